@@ -1,0 +1,125 @@
+// Package api is City Eyes' HTTP interface: the native API under /v1 for the citizens' app,
+// case handlers and supervisors, and the operators' health and metrics endpoints.
+//
+// Handlers are methods on Server, which holds every dependency; they return errors, and one
+// error handler (problem.go) turns each into an RFC 7807 problem+json response. Request and
+// response bodies are the wire types of wire.go, described in openapi.yaml; database rows
+// never leave this package as they are.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/city-eyes/cityeyes/models"
+	"github.com/city-eyes/cityeyes/storage"
+)
+
+// Config is what the API needs. Every field but the limits is required.
+type Config struct {
+	DB    *models.DB
+	Store storage.Store
+	// Files serves the local object store's signed URLs; nil when the store is MinIO,
+	// which serves its own.
+	Files *storage.Local
+	// Areas returns the current index of cities and areas (rebuilt when the configuration
+	// changes).
+	Areas     func() *models.AreaIndex
+	JWTSecret []byte
+	Logger    *slog.Logger
+	// Checks are the readiness checks of /readyz, by dependency name.
+	Checks map[string]func(context.Context) error
+	// Metrics is where request metrics are registered; nil for a private registry.
+	Metrics *prometheus.Registry
+	Now     func() time.Time
+
+	MaxPhotoBytes int64 // per photo; default 20 MiB
+	MaxPhotos     int   // per report; default 6
+	MaxPixels     int   // per photo; default 50 megapixels
+}
+
+// Server holds the API's dependencies; its methods are the handlers.
+type Server struct {
+	cfg     Config
+	db      *models.DB
+	store   storage.Store
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *httpMetrics
+}
+
+// New builds the Fiber application with every route.
+func New(cfg Config) *fiber.App {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxPhotoBytes <= 0 {
+		cfg.MaxPhotoBytes = 20 << 20
+	}
+	if cfg.MaxPhotos <= 0 {
+		cfg.MaxPhotos = 6
+	}
+	if cfg.MaxPixels <= 0 {
+		cfg.MaxPixels = 50_000_000
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, db: cfg.DB, store: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: newHTTPMetrics(cfg.Metrics)}
+	app := fiber.New(fiber.Config{
+		AppName:      "cityeyes",
+		ErrorHandler: s.handleError,
+		// Photos are streamed from the connection to the object store as they arrive,
+		// never held whole in memory; each handler bounds what it reads.
+		StreamRequestBody:     true,
+		BodyLimit:             cfg.MaxPhotos*int(cfg.MaxPhotoBytes) + 1<<20,
+		ReadTimeout:           2 * time.Minute,
+		WriteTimeout:          2 * time.Minute,
+		IdleTimeout:           2 * time.Minute,
+		DisableStartupMessage: true,
+	})
+	s.routes(app)
+	return app
+}
+
+// routes is the table of contents of the API.
+func (s *Server) routes(app *fiber.App) {
+	app.Use(s.observe)
+
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", s.metricsHandler())
+	if s.cfg.Files != nil {
+		app.Get("/files/*", s.getFile)
+	}
+
+	citizen := s.auth(models.RoleCitizen)
+	staff := s.auth(models.RoleHandler, models.RoleSupervisor, models.RoleAdmin)
+	anyone := s.auth(models.RoleCitizen, models.RoleHandler, models.RoleSupervisor, models.RoleAdmin)
+
+	v1 := app.Group("/v1")
+	v1.Post("/auth/device", s.registerDevice)
+	v1.Post("/auth/login", s.login)
+	v1.Get("/categories", s.listCategories)
+
+	v1.Post("/reports", citizen, s.createReport)
+	v1.Get("/reports/:id", anyone, s.getReport)
+	v1.Post("/reports/:id/feedback", citizen, s.feedback)
+	v1.Get("/cases/:id", staff, s.getReport)
+	v1.Get("/me/reports", citizen, s.myReports)
+	v1.Get("/me/notifications", anyone, s.inbox)
+
+	v1.Get("/queue", s.auth(models.RoleHandler, models.RoleSupervisor), s.queue)
+	v1.Post("/cases/:id/actions", s.auth(models.RoleHandler, models.RoleSupervisor), s.caseAction)
+
+	app.Use(func(c *fiber.Ctx) error {
+		return models.Problemf(models.ErrNotFound, "no-such-route", "there is no %s %s; see openapi.yaml for the routes", c.Method(), c.Path())
+	})
+}

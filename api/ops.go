@@ -1,0 +1,176 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/city-eyes/cityeyes/models"
+	"github.com/city-eyes/cityeyes/notifications"
+	"github.com/city-eyes/cityeyes/storage"
+)
+
+// httpMetrics are the API's Prometheus metrics.
+type httpMetrics struct {
+	registry *prometheus.Registry
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
+	m := &httpMetrics{registry: reg, duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "cityeyes_http_request_duration_seconds",
+		Help:    "HTTP request latency by route and status.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"method", "route", "status"})}
+	reg.MustRegister(m.duration)
+	// A registry passed in may already carry the process collectors.
+	_ = reg.Register(collectors.NewGoCollector())
+	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe times every request by its route pattern (not its path, which would make one
+// series per case id).
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	status := c.Response().StatusCode()
+	if err != nil {
+		var fe *fiber.Error
+		if errors.As(err, &fe) {
+			status = fe.Code
+		}
+	}
+	s.metrics.duration.WithLabelValues(c.Method(), c.Route().Path, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+	return err
+}
+
+func (s *Server) metricsHandler() fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+}
+
+// healthz says the process is alive (GET /healthz).
+func (s *Server) healthz(c *fiber.Ctx) error {
+	return c.JSON(Health{Status: "ok"})
+}
+
+// readyz checks each dependency (GET /readyz): 503 when any is down, so a load balancer
+// sends traffic elsewhere until it is back.
+func (s *Server) readyz(c *fiber.Ctx) error {
+	h := Health{Status: "ok", Checks: map[string]string{}}
+	for name, check := range s.cfg.Checks {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		err := check(ctx)
+		cancel()
+		if err != nil {
+			h.Status = "unavailable"
+			h.Checks[name] = "unavailable"
+			s.log.Warn("readiness check failed", "check", name, "err", err)
+			continue
+		}
+		h.Checks[name] = "ok"
+	}
+	if h.Status != "ok" {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(h)
+	}
+	return c.JSON(h)
+}
+
+// getFile serves an object of the local store to whoever holds a valid signed URL.
+func (s *Server) getFile(c *fiber.Ctx) error {
+	key := c.Params("*")
+	q := map[string][]string{}
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) { q[string(k)] = append(q[string(k)], string(v)) })
+	if err := s.cfg.Files.Verify("GET", key, q, s.now()); err != nil {
+		return models.Problemf(models.ErrForbidden, "bad-signature", "this file link is invalid or has expired; fetch the report again for a fresh one")
+	}
+	r, obj, err := s.cfg.Files.Get(c.UserContext(), key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return models.Problemf(models.ErrNotFound, "not-found", "no such file")
+	}
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, obj.ContentType)
+	c.Set(fiber.HeaderCacheControl, "private, max-age=600")
+	c.Set("X-Content-Type-Options", "nosniff")
+	return c.SendStream(r, int(obj.Size))
+}
+
+// listCategories lists what can be reported at a point (GET /v1/categories?lat=&lon=).
+func (s *Server) listCategories(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	lat, err := coordinate(c.Query("lat"), "lat", 90)
+	if err != nil {
+		return err
+	}
+	lon, err := coordinate(c.Query("lon"), "lon", 180)
+	if err != nil {
+		return err
+	}
+	loc, ok := s.cfg.Areas().Locate(lat, lon)
+	if !ok {
+		return models.Problemf(models.ErrInvalid, "outside-service-area", "the point %.6f, %.6f is not in any city served here", lat, lon)
+	}
+	j, err := s.db.Jurisdiction(ctx, loc.JurisdictionID)
+	if err != nil {
+		return err
+	}
+	cats, err := s.db.Categories(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	out := CategoryList{Jurisdiction: JurisdictionRef{ID: j.ID, Name: j.Name}, Categories: []CategoryDetail{}}
+	if loc.AreaID != nil {
+		out.Area = &loc.AreaCode
+	}
+	for i := range cats {
+		attrs := models.CategoryAttributes(&cats[i])
+		if attrs == nil {
+			attrs = []models.Attribute{}
+		}
+		out.Categories = append(out.Categories, CategoryDetail{Code: cats[i].Code, Name: cats[i].Name,
+			Group: cats[i].GroupName, Description: cats[i].Description, Attributes: attrs})
+	}
+	return c.JSON(out)
+}
+
+// inbox lists the caller's notifications, newest first (GET /v1/me/notifications), in the
+// language of the request's Accept-Language.
+func (s *Server) inbox(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	ns, next, err := s.db.Inbox(ctx, caller(c).UserID, c.Query("cursor"), c.QueryInt("limit", 20))
+	if err != nil {
+		return err
+	}
+	locale, _, _ := strings.Cut(c.Get(fiber.HeaderAcceptLanguage, "en"), ",")
+	page := Page[InboxItem]{Items: []InboxItem{}, NextCursor: next}
+	numbers := map[string]string{}
+	for _, n := range ns {
+		num, ok := numbers[n.CaseID]
+		if !ok {
+			cs, err := s.db.Case(ctx, n.CaseID)
+			if err != nil {
+				return err
+			}
+			num, numbers[n.CaseID] = cs.Number, cs.Number
+		}
+		title, body := notifications.Text(locale, string(n.Status), string(n.Resolution), num)
+		item := InboxItem{ID: n.ID, ReportID: n.CaseID, EventID: n.EventID, Status: string(n.Status),
+			Title: title, Body: body, Read: n.ReadAt != nil, CreatedAt: n.CreatedAt.UTC()}
+		if n.Resolution != "" {
+			r := string(n.Resolution)
+			item.Resolution = &r
+		}
+		page.Items = append(page.Items, item)
+	}
+	return c.JSON(page)
+}

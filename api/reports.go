@@ -1,0 +1,449 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // decoders for DecodeConfig
+	_ "image/png"
+	"io"
+	"math"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/city-eyes/cityeyes/models"
+	"github.com/city-eyes/cityeyes/storage"
+)
+
+const (
+	maxDescription = 4000
+	maxFieldBytes  = 64 << 10
+	// sniffBytes is how much of a photo is looked at before it is stored: enough for the
+	// type and for a JPEG's dimensions, which may follow a large EXIF block.
+	sniffBytes = 256 << 10
+)
+
+// acceptedPhotoTypes are the image types City Eyes takes, by their bytes.
+var acceptedPhotoTypes = map[string]string{"image/jpeg": ".jpg", "image/png": ".png"}
+
+// intake is a report as read from the request, before it is checked.
+type intake struct {
+	fields map[string]string
+	attrs  map[string]any
+	photos []models.Media
+	// hashes of the photos in order, for the request's fingerprint
+	photoHashes []string
+}
+
+// createReport accepts a citizen's report (POST /v1/reports): multipart with the photos
+// streamed straight to the object store, or JSON. Nothing is half-written: the case, its
+// event, its photos' rows and its outbox row commit together, and photos stored before a
+// failure are removed.
+func (s *Server) createReport(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	p := caller(c)
+	key := strings.TrimSpace(c.Get("Idempotency-Key"))
+	if key == "" || len(key) > 200 {
+		return models.Problemf(models.ErrMalformed, "idempotency-key-required",
+			"send an Idempotency-Key header (a new UUID per report, the same one when retrying it)")
+	}
+	// A key seen before: read the request without storing its photos, then answer as the
+	// first time, or refuse a different request under the same key.
+	prior, err := s.db.FindIdempotencyKey(ctx, p.UserID, key)
+	if err != nil && !errors.Is(err, models.ErrNotFound) {
+		return err
+	}
+	replay := err == nil
+
+	caseID := models.NewID()
+	in, err := s.readReport(c, caseID, p.UserID, !replay)
+	cleanup := func() {
+		// The request may be gone; the photos must go all the same.
+		bg := context.WithoutCancel(ctx)
+		for _, m := range in.photos {
+			if err := s.store.Delete(bg, m.ObjectKey); err != nil {
+				s.log.Warn("could not remove photo of a failed report", "key", m.ObjectKey, "err", err)
+			}
+		}
+	}
+	if err != nil {
+		cleanup()
+		return err
+	}
+	fp := in.fingerprint()
+	if replay {
+		if prior.Fingerprint != fp {
+			return models.IdempotencyMismatch()
+		}
+		return s.replyCase(c, prior.CaseID)
+	}
+	nc, err := s.checkReport(c, in, caseID, p.UserID)
+	if err != nil {
+		cleanup()
+		return err
+	}
+	nc.IdempotencyKey, nc.Fingerprint = key, fp
+	created, err := s.db.CreateCase(ctx, *nc, s.now())
+	var again *models.ErrReplay
+	if errors.As(err, &again) {
+		cleanup()
+		return s.replyCase(c, again.CaseID)
+	}
+	if err != nil {
+		cleanup()
+		return err
+	}
+	r, err := s.toReport(ctx, created, true, false)
+	if err != nil {
+		return err
+	}
+	c.Location("/v1/reports/" + created.ID)
+	return c.Status(fiber.StatusCreated).JSON(r)
+}
+
+// replyCase answers a retried submission with the case the first one created.
+func (s *Server) replyCase(c *fiber.Ctx, id string) error {
+	cs, err := s.db.Case(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	r, err := s.toReport(c.UserContext(), cs, true, false)
+	if err != nil {
+		return err
+	}
+	c.Set("Idempotent-Replayed", "true")
+	c.Location("/v1/reports/" + id)
+	return c.Status(fiber.StatusCreated).JSON(r)
+}
+
+// readReport reads the body, multipart or JSON. With store false (a replay) photos are
+// read and hashed but not stored. On error, the photos already stored are in the result.
+func (s *Server) readReport(c *fiber.Ctx, caseID, owner string, store bool) (*intake, error) {
+	in := &intake{fields: map[string]string{}, attrs: map[string]any{}}
+	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	switch {
+	case err == nil && mt == fiber.MIMEApplicationJSON:
+		var j ReportJSON
+		if err := readJSON(c, &j, 1<<20); err != nil {
+			return in, err
+		}
+		in.fields["category"], in.fields["description"], in.fields["address"] = j.Category, j.Description, j.Address
+		if j.Lat != nil {
+			in.fields["lat"] = strconv.FormatFloat(*j.Lat, 'f', -1, 64)
+		}
+		if j.Lon != nil {
+			in.fields["lon"] = strconv.FormatFloat(*j.Lon, 'f', -1, 64)
+		}
+		for k, v := range j.Attributes {
+			in.attrs[k] = v
+		}
+		if len(j.MediaIDs) > 0 {
+			return in, models.Problemf(models.ErrInvalid, "unknown-media",
+				"media_ids %v are not uploads of yours; send photos as multipart parts named photo", j.MediaIDs)
+		}
+		return in, nil
+	case err == nil && mt == "multipart/form-data" && params["boundary"] != "":
+	default:
+		return in, models.Problemf(models.ErrUnsupportedMedia, "unsupported-body",
+			"send the report as multipart/form-data (with photo parts) or as application/json")
+	}
+	body := c.Context().RequestBodyStream()
+	if body == nil {
+		body = bytes.NewReader(c.Body())
+	}
+	mr := multipart.NewReader(body, params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return in, models.Problemf(models.ErrMalformed, "malformed-multipart", "the multipart body cannot be read: %v", err)
+		}
+		name := part.FormName()
+		switch {
+		case name == "photo":
+			if len(in.photoHashes) >= s.cfg.MaxPhotos {
+				return in, models.Problemf(models.ErrInvalid, "too-many-photos", "a report takes at most %d photos", s.cfg.MaxPhotos)
+			}
+			m, hash, err := s.receivePhoto(c.UserContext(), part, caseID, owner, store)
+			if m != nil {
+				in.photos = append(in.photos, *m)
+			}
+			if err != nil {
+				return in, err
+			}
+			in.photoHashes = append(in.photoHashes, hash)
+		case name != "":
+			v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+			if err != nil {
+				return in, models.Problemf(models.ErrMalformed, "malformed-multipart", "field %q cannot be read: %v", name, err)
+			}
+			if len(v) > maxFieldBytes {
+				return in, models.Problemf(models.ErrTooLarge, "field-too-large", "field %q is over %d bytes", name, maxFieldBytes)
+			}
+			if code, ok := strings.CutPrefix(name, "attr."); ok {
+				if prev, seen := in.attrs[code]; seen {
+					// A repeated multi-value answer: collect the values.
+					switch p := prev.(type) {
+					case []string:
+						in.attrs[code] = append(p, string(v))
+					case string:
+						in.attrs[code] = []string{p, string(v)}
+					}
+				} else {
+					in.attrs[code] = string(v)
+				}
+			} else {
+				in.fields[name] = string(v)
+			}
+		}
+		part.Close()
+	}
+	return in, nil
+}
+
+// limitedReader fails once more than n bytes have been read, so an oversized photo stops
+// the upload to the store instead of being stored and measured afterwards.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+var errPhotoTooLarge = errors.New("photo too large")
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n < 0 {
+		return n, errPhotoTooLarge
+	}
+	return n, err
+}
+
+// receivePhoto checks a photo part by its bytes and streams it to the object store, hashing
+// it on the way. The returned media is set whenever an object was stored, even on error, so
+// the caller can remove it.
+func (s *Server) receivePhoto(ctx context.Context, part *multipart.Part, caseID, owner string, store bool) (*models.Media, string, error) {
+	br := bufio.NewReaderSize(part, sniffBytes)
+	head, _ := br.Peek(sniffBytes)
+	if len(head) == 0 {
+		return nil, "", models.Problemf(models.ErrInvalid, "empty-photo", "a photo part is empty")
+	}
+	ctype := http.DetectContentType(head)
+	ext, ok := acceptedPhotoTypes[ctype]
+	if !ok {
+		what := ctype
+		if isHEIF(head) {
+			what = "HEIC/HEIF"
+		}
+		return nil, "", models.Problemf(models.ErrUnsupportedMedia, "unsupported-photo-type",
+			"a photo is %s; send JPEG (image/jpeg) or PNG (image/png): on an iPhone, set Camera > Formats to Most Compatible or convert before upload", what)
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(head))
+	if err != nil {
+		return nil, "", models.Problemf(models.ErrInvalid, "corrupt-photo", "a photo looks like %s but cannot be read: it may be damaged or cut short", ctype)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > s.cfg.MaxPixels {
+		return nil, "", models.Problemf(models.ErrInvalid, "photo-too-many-pixels",
+			"a photo is %d×%d pixels; the limit is %d megapixels", cfg.Width, cfg.Height, s.cfg.MaxPixels/1_000_000)
+	}
+	h := sha256.New()
+	lr := &limitedReader{r: io.TeeReader(br, h), n: s.cfg.MaxPhotoBytes}
+	tooLarge := models.Problemf(models.ErrTooLarge, "photo-too-large", "a photo is over %d MiB; send a smaller one", s.cfg.MaxPhotoBytes>>20)
+	if !store {
+		if _, err := io.Copy(io.Discard, lr); err != nil {
+			if errors.Is(err, errPhotoTooLarge) {
+				return nil, "", tooLarge
+			}
+			return nil, "", models.Problemf(models.ErrMalformed, "malformed-multipart", "a photo cannot be read: %v", err)
+		}
+		return nil, hex.EncodeToString(h.Sum(nil)), nil
+	}
+	id := models.NewID()
+	key := fmt.Sprintf("cases/%s/%s%s", caseID, id, ext)
+	obj, err := s.store.Put(ctx, key, lr, -1, ctype)
+	m := &models.Media{ID: id, OwnerID: owner, Kind: models.MediaBefore, ObjectKey: key, ContentType: ctype,
+		Width: cfg.Width, Height: cfg.Height, SHA256: hex.EncodeToString(h.Sum(nil)), Size: obj.Size}
+	switch {
+	case errors.Is(err, errPhotoTooLarge):
+		return m, "", tooLarge
+	case errors.Is(err, storage.ErrUnavailable):
+		return m, "", err
+	case err != nil:
+		var mp *models.Problem
+		if errors.As(err, &mp) {
+			return m, "", err
+		}
+		return m, "", fmt.Errorf("store photo: %w", err)
+	}
+	return m, m.SHA256, nil
+}
+
+// isHEIF recognises an ISO-BMFF image (HEIC, HEIF, AVIF) by its ftyp box.
+func isHEIF(b []byte) bool {
+	if len(b) < 12 || string(b[4:8]) != "ftyp" {
+		return false
+	}
+	switch string(b[8:12]) {
+	case "heic", "heix", "hevc", "hevx", "mif1", "msf1", "avif":
+		return true
+	}
+	return false
+}
+
+// fingerprint digests what a report says (fields, answers and photo contents), not how it
+// was encoded, so a retry with a new multipart boundary still matches.
+func (in *intake) fingerprint() string {
+	h := sha256.New()
+	keys := make([]string, 0, len(in.fields))
+	for k := range in.fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "f\x00%s\x00%s\x00", k, in.fields[k])
+	}
+	akeys := make([]string, 0, len(in.attrs))
+	for k := range in.attrs {
+		akeys = append(akeys, k)
+	}
+	sort.Strings(akeys)
+	for _, k := range akeys {
+		fmt.Fprintf(h, "a\x00%s\x00%v\x00", k, in.attrs[k])
+	}
+	for _, p := range in.photoHashes {
+		fmt.Fprintf(h, "p\x00%s\x00", p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// checkReport validates what was read and places it: city, area, category, answers.
+func (s *Server) checkReport(c *fiber.Ctx, in *intake, caseID, reporter string) (*models.NewCase, error) {
+	lat, err := coordinate(in.fields["lat"], "lat", 90)
+	if err != nil {
+		return nil, err
+	}
+	lon, err := coordinate(in.fields["lon"], "lon", 180)
+	if err != nil {
+		return nil, err
+	}
+	loc, ok := s.cfg.Areas().Locate(lat, lon)
+	if !ok {
+		return nil, models.Problemf(models.ErrInvalid, "outside-service-area",
+			"the point %.6f, %.6f is not in any city served here; check the phone's location", lat, lon)
+	}
+	code := strings.TrimSpace(in.fields["category"])
+	if code == "" {
+		return nil, models.Problemf(models.ErrInvalid, "category-required", "category is required: a code from GET /v1/categories?lat=&lon=")
+	}
+	cat, err := s.db.CategoryByCode(c.UserContext(), loc.JurisdictionID, code)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, models.Problemf(models.ErrInvalid, "unknown-category",
+			"category %q is not offered at this place; GET /v1/categories?lat=%.6f&lon=%.6f lists those that are", code, lat, lon)
+	}
+	if err != nil {
+		return nil, err
+	}
+	desc := strings.TrimSpace(in.fields["description"])
+	if !utf8.ValidString(desc) {
+		return nil, models.Problemf(models.ErrInvalid, "invalid-description", "description is not valid UTF-8 text")
+	}
+	if n := utf8.RuneCountInString(desc); n > maxDescription {
+		return nil, models.Problemf(models.ErrInvalid, "description-too-long", "description has %d characters; the limit is %d", n, maxDescription)
+	}
+	if desc == "" && len(in.photos) == 0 {
+		return nil, models.Problemf(models.ErrInvalid, "empty-report", "a report needs a description or at least one photo")
+	}
+	addr := strings.TrimSpace(in.fields["address"])
+	if len(addr) > 500 {
+		return nil, models.Problemf(models.ErrInvalid, "address-too-long", "address is over 500 characters")
+	}
+	answers, err := models.ValidateAnswers(cat, in.attrs)
+	if err != nil {
+		return nil, err
+	}
+	return &models.NewCase{
+		ID: caseID, ReporterID: reporter, JurisdictionID: loc.JurisdictionID, CategoryID: cat.ID, AreaID: loc.AreaID,
+		Description: desc, Address: addr, Lat: lat, Lon: lon, Attributes: answers, Media: in.photos,
+	}, nil
+}
+
+// coordinate parses a latitude or longitude and checks its range.
+func coordinate(s, name string, limit float64) (float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, models.Problemf(models.ErrInvalid, "invalid-location", "%s is required (decimal degrees, WGS 84)", name)
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, models.Problemf(models.ErrInvalid, "invalid-location", "%s %q is not a number of decimal degrees", name, s)
+	}
+	if v < -limit || v > limit {
+		return 0, models.Problemf(models.ErrInvalid, "invalid-location", "%s %v is out of range: it must be between -%v and %v", name, v, limit, limit)
+	}
+	return v, nil
+}
+
+// getReport shows a report (GET /v1/reports/{id}, /v1/cases/{id}): in full to its reporter
+// and to staff who may see its case, and as the public view to everyone else.
+func (s *Server) getReport(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	p := caller(c)
+	cs, err := s.db.Case(ctx, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	staff := p.Role != models.RoleCitizen
+	if staff && !mayView(p, cs) {
+		return models.Problemf(models.ErrForbidden, "other-department", "case %s is not in your department's or city's queue", cs.Number)
+	}
+	full := staff || cs.ReporterID == p.UserID
+	r, err := s.toReport(ctx, cs, full, staff)
+	if err != nil {
+		return err
+	}
+	return c.JSON(r)
+}
+
+// mayView reports whether a member of staff may see a case: handlers their department's,
+// supervisors and administrators their city's.
+func mayView(p *principal, cs *models.Case) bool {
+	switch p.Role {
+	case models.RoleHandler:
+		return cs.DepartmentID != nil && *cs.DepartmentID == p.DepartmentID
+	case models.RoleSupervisor, models.RoleAdmin:
+		return cs.JurisdictionID == p.JurisdictionID
+	}
+	return false
+}
+
+// myReports lists the caller's own reports, newest first (GET /v1/me/reports).
+func (s *Server) myReports(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	cs, next, err := s.db.ReporterCases(ctx, caller(c).UserID, c.Query("cursor"), c.QueryInt("limit", 20))
+	if err != nil {
+		return err
+	}
+	page := Page[Report]{Items: []Report{}, NextCursor: next}
+	for i := range cs {
+		r, err := s.toReport(ctx, &cs[i], true, false)
+		if err != nil {
+			return err
+		}
+		r.Timeline = nil
+		page.Items = append(page.Items, *r)
+	}
+	return c.JSON(page)
+}

@@ -1,0 +1,270 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/city-eyes/cityeyes/models"
+)
+
+// The wire types: request and response bodies exactly as openapi.yaml describes them.
+
+// DeviceRequest registers a citizen's device.
+type DeviceRequest struct {
+	DeviceID  string `json:"device_id"`
+	Platform  string `json:"platform"`
+	PushToken string `json:"push_token,omitempty"`
+	Locale    string `json:"locale,omitempty"`
+}
+
+// DeviceResponse is a citizen's token.
+type DeviceResponse struct {
+	Token     string    `json:"token"`
+	UserID    string    `json:"user_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// LoginRequest signs a member of staff in.
+type LoginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// LoginResponse is a member of staff's token.
+type LoginResponse struct {
+	Token        string    `json:"token"`
+	UserID       string    `json:"user_id"`
+	Role         string    `json:"role"`
+	Jurisdiction string    `json:"jurisdiction"`
+	Department   *string   `json:"department"`
+	ExpiresAt    time.Time `json:"expires_at"`
+}
+
+// CategoryList is the answer to "what can I report here?".
+type CategoryList struct {
+	Jurisdiction JurisdictionRef  `json:"jurisdiction"`
+	Area         *string          `json:"area"`
+	Categories   []CategoryDetail `json:"categories"`
+}
+
+// JurisdictionRef names a city.
+type JurisdictionRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// CategoryDetail is one category with its questions.
+type CategoryDetail struct {
+	Code        string             `json:"code"`
+	Name        string             `json:"name"`
+	Group       string             `json:"group"`
+	Description string             `json:"description"`
+	Attributes  []models.Attribute `json:"attributes"`
+}
+
+// ReportJSON is a report submitted as JSON (photos uploaded beforehand).
+type ReportJSON struct {
+	Category    string         `json:"category"`
+	Description string         `json:"description"`
+	Lat         *float64       `json:"lat"`
+	Lon         *float64       `json:"lon"`
+	Address     string         `json:"address"`
+	Attributes  map[string]any `json:"attributes"`
+	MediaIDs    []string       `json:"media_ids"`
+}
+
+// Report is a report (a case) as its reporter and staff see it; the public view leaves out
+// what is personal.
+type Report struct {
+	ID          string         `json:"id"`
+	Number      string         `json:"number"`
+	Status      string         `json:"status"`
+	Resolution  *string        `json:"resolution"`
+	Category    string         `json:"category"`
+	Department  *string        `json:"department"`
+	Area        *string        `json:"area"`
+	Description string         `json:"description"`
+	Address     string         `json:"address"`
+	Lat         float64        `json:"lat"`
+	Lon         float64        `json:"lon"`
+	Attributes  map[string]any `json:"attributes,omitempty"`
+	Priority    int            `json:"priority"`
+	DueAt       *time.Time     `json:"due_at"`
+	Supporters  int            `json:"supporters"`
+	Version     int            `json:"version"`
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
+	Photos      []Photo        `json:"photos"`
+	Timeline    []Event        `json:"timeline,omitempty"`
+}
+
+// Photo is a photo of a report, with a short-lived URL to fetch it.
+type Photo struct {
+	ID          string    `json:"id"`
+	Kind        string    `json:"kind"`
+	ContentType string    `json:"content_type"`
+	Size        int64     `json:"size"`
+	Width       int       `json:"width"`
+	Height      int       `json:"height"`
+	URL         string    `json:"url"`
+	URLExpires  time.Time `json:"url_expires_at"`
+}
+
+// Event is one entry of a report's timeline.
+type Event struct {
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	FromStatus *string   `json:"from_status"`
+	ToStatus   string    `json:"to_status"`
+	ActorRole  string    `json:"actor_role"`
+	Public     bool      `json:"public"`
+	Note       string    `json:"note,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Page is one page of a list with the cursor of the next ("" at the end).
+type Page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// ActionRequest is a case handler's or supervisor's action on a case.
+type ActionRequest struct {
+	Action      string  `json:"action"`
+	Version     int     `json:"version,omitempty"`
+	Note        string  `json:"note,omitempty"`
+	Public      bool    `json:"public,omitempty"`
+	Department  string  `json:"department,omitempty"`
+	Assignee    *string `json:"assignee,omitempty"`
+	Resolution  string  `json:"resolution,omitempty"`
+	DuplicateOf *string `json:"duplicate_of,omitempty"`
+}
+
+// FeedbackRequest is the reporter's answer to a resolved case.
+type FeedbackRequest struct {
+	Action  string `json:"action"`
+	Version int    `json:"version,omitempty"`
+	Rating  int    `json:"rating,omitempty"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// InboxItem is one notification in a user's inbox.
+type InboxItem struct {
+	ID         string    `json:"id"`
+	ReportID   string    `json:"report_id"`
+	EventID    string    `json:"event_id"`
+	Status     string    `json:"status"`
+	Resolution *string   `json:"resolution"`
+	Title      string    `json:"title"`
+	Body       string    `json:"body"`
+	Read       bool      `json:"read"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Health is the body of /healthz and /readyz.
+type Health struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks,omitempty"`
+}
+
+// readJSON decodes a JSON body of at most max bytes into v.
+func readJSON(c *fiber.Ctx, v any, max int64) error {
+	ct := strings.ToLower(c.Get(fiber.HeaderContentType))
+	if !strings.HasPrefix(ct, fiber.MIMEApplicationJSON) {
+		return models.Problemf(models.ErrUnsupportedMedia, "expected-json", "send the body as application/json")
+	}
+	var r io.Reader = c.Context().RequestBodyStream()
+	if r == nil {
+		r = strings.NewReader(string(c.Body()))
+	}
+	dec := json.NewDecoder(io.LimitReader(r, max+1))
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *json.SyntaxError
+		_ = errors.As(err, &tooLarge)
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return models.Problemf(models.ErrMalformed, "malformed-json", "the JSON body is empty or cut short")
+		}
+		return models.Problemf(models.ErrMalformed, "malformed-json", "the JSON body cannot be read: %v", err)
+	}
+	return nil
+}
+
+// toReport converts a case and what belongs to it into its wire form. full is the view of
+// the reporter and staff; otherwise attributes and internal events are left out.
+func (s *Server) toReport(ctx context.Context, c *models.Case, full, staff bool) (*Report, error) {
+	cat, err := s.db.Category(ctx, c.CategoryID)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{
+		ID: c.ID, Number: c.Number, Status: string(c.Status), Category: cat.Code,
+		Description: c.Description, Address: c.Address, Lat: c.Lat, Lon: c.Lon,
+		Priority: c.Priority, DueAt: utc(c.DueAt), Supporters: c.Supporters, Version: c.Version,
+		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), Photos: []Photo{},
+	}
+	if c.Resolution != "" {
+		res := string(c.Resolution)
+		r.Resolution = &res
+	}
+	if c.DepartmentID != nil {
+		d, err := s.db.Department(ctx, *c.DepartmentID)
+		if err != nil {
+			return nil, err
+		}
+		r.Department = &d.Code
+	}
+	if c.AreaID != nil {
+		a, err := s.db.Area(ctx, *c.AreaID)
+		if err != nil {
+			return nil, err
+		}
+		r.Area = &a.Code
+	}
+	if full {
+		_ = json.Unmarshal([]byte(c.Attributes), &r.Attributes)
+	}
+	media, err := s.db.CaseMedia(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	const urlTTL = 15 * time.Minute
+	for _, m := range media {
+		u, err := s.store.SignedGetURL(ctx, m.ObjectKey, urlTTL)
+		if err != nil {
+			return nil, err
+		}
+		r.Photos = append(r.Photos, Photo{ID: m.ID, Kind: m.Kind, ContentType: m.ContentType, Size: m.Size,
+			Width: m.Width, Height: m.Height, URL: u, URLExpires: s.now().Add(urlTTL).UTC().Truncate(time.Second)})
+	}
+	evs, err := s.db.Timeline(ctx, c.ID, !staff)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range evs {
+		ev := Event{ID: e.ID, Type: string(e.Type), ToStatus: string(e.ToStatus), ActorRole: string(e.ActorRole),
+			Public: e.Public, CreatedAt: e.CreatedAt.UTC()}
+		if e.FromStatus != "" {
+			from := string(e.FromStatus)
+			ev.FromStatus = &from
+		}
+		if staff || e.Public {
+			ev.Note = e.Note
+		}
+		r.Timeline = append(r.Timeline, ev)
+	}
+	return r, nil
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// config is the whole configuration of a process, read once from CITYEYES_* variables
+// (CONTRACT.md, "Running"). Nothing else reads the environment.
+type config struct {
+	Addr        string
+	PublicURL   string // base URL clients reach this server at, for the local store's links
+	DataDir     string
+	DatabaseURL string // postgres://... or an SQLite file path
+	RedisURL    string // "" runs the embedded Redis-compatible server
+	S3          struct {
+		Endpoint, AccessKey, SecretKey, Bucket string
+		Secure                                 bool
+	}
+	FCM struct {
+		CredentialsFile, ProjectID, Endpoint string
+	}
+	JWTSecret []byte
+	Demo      bool // load the demo city into an empty database
+	LogJSON   bool
+}
+
+// loadConfig reads the configuration. Secrets may come from NAME_FILE instead of NAME, as
+// container platforms mount them. Without CITYEYES_JWT_SECRET a random secret is made once
+// and kept in the data directory, so tokens survive a restart of the embedded default.
+func loadConfig(getenv func(string) string) (*config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	secret := func(name string) (string, error) {
+		if path := getenv(name + "_FILE"); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return "", fmt.Errorf("%s_FILE: %w", name, err)
+			}
+			return strings.TrimSpace(string(b)), nil
+		}
+		return getenv(name), nil
+	}
+	boolean := func(name string, def bool) (bool, error) {
+		v := get(name, strconv.FormatBool(def))
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("%s=%q: want true or false", name, v)
+		}
+		return b, nil
+	}
+	var err error
+	c := &config{}
+	c.Addr = get("CITYEYES_ADDR", "127.0.0.1:8080")
+	c.PublicURL = strings.TrimRight(get("CITYEYES_PUBLIC_URL", "http://"+c.Addr), "/")
+	c.DataDir = get("CITYEYES_DATA_DIR", "data")
+	if c.DatabaseURL, err = secret("CITYEYES_DATABASE_URL"); err != nil {
+		return nil, err
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = filepath.Join(c.DataDir, "cityeyes.db")
+	}
+	if c.RedisURL, err = secret("CITYEYES_REDIS_URL"); err != nil {
+		return nil, err
+	}
+	c.S3.Endpoint = get("CITYEYES_S3_ENDPOINT", "")
+	if c.S3.AccessKey, err = secret("CITYEYES_S3_ACCESS_KEY"); err != nil {
+		return nil, err
+	}
+	if c.S3.SecretKey, err = secret("CITYEYES_S3_SECRET_KEY"); err != nil {
+		return nil, err
+	}
+	c.S3.Bucket = get("CITYEYES_S3_BUCKET", "cityeyes")
+	if c.S3.Secure, err = boolean("CITYEYES_S3_SECURE", false); err != nil {
+		return nil, err
+	}
+	if c.S3.Endpoint != "" && (c.S3.AccessKey == "" || c.S3.SecretKey == "") {
+		return nil, errors.New("CITYEYES_S3_ENDPOINT is set: CITYEYES_S3_ACCESS_KEY and CITYEYES_S3_SECRET_KEY are required too")
+	}
+	c.FCM.CredentialsFile = get("CITYEYES_FCM_CREDENTIALS_FILE", "")
+	c.FCM.ProjectID = get("CITYEYES_FCM_PROJECT_ID", "")
+	c.FCM.Endpoint = get("CITYEYES_FCM_ENDPOINT", "")
+	if (c.FCM.CredentialsFile != "" || c.FCM.Endpoint != "") && c.FCM.ProjectID == "" {
+		return nil, errors.New("FCM is configured: CITYEYES_FCM_PROJECT_ID is required too")
+	}
+	if c.Demo, err = boolean("CITYEYES_DEMO", true); err != nil {
+		return nil, err
+	}
+	c.LogJSON = get("CITYEYES_LOG_FORMAT", "text") == "json"
+	s, err := secret("CITYEYES_JWT_SECRET")
+	if err != nil {
+		return nil, err
+	}
+	if s == "" {
+		if s, err = localSecret(filepath.Join(c.DataDir, "jwt-secret")); err != nil {
+			return nil, err
+		}
+	}
+	if len(s) < 32 {
+		return nil, errors.New("CITYEYES_JWT_SECRET must be at least 32 characters")
+	}
+	c.JWTSecret = []byte(s)
+	return c, nil
+}
+
+// localSecret returns the secret kept in path, making it on first use.
+func localSecret(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(buf)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep the generated JWT secret: %w", err)
+	}
+	return s, nil
+}

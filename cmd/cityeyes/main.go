@@ -1,0 +1,63 @@
+// Command cityeyes runs City Eyes: the API, the workers, or both, and its maintenance
+// commands.
+//
+//	cityeyes [serve]           API, workers and relay in one process (the default)
+//	cityeyes api               the API only
+//	cityeyes worker            the workers and the outbox relay only
+//	cityeyes migrate           apply database migrations
+//	cityeyes config apply FILE apply a city configuration (idempotent)
+//
+// Configuration comes from CITYEYES_* environment variables (see config.go). With none set,
+// everything runs embedded: SQLite under ./data, an in-process Redis-compatible server, the
+// object store in ./data/objects, and a demo city (New York) on first start.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "cityeyes:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program: it parses the command, builds what the command needs and runs
+// it until ctx is cancelled.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, stdout, true, true)
+	case "api":
+		return serve(ctx, cfg, stdout, true, false)
+	case "worker":
+		return serve(ctx, cfg, stdout, false, true)
+	case "migrate":
+		return migrate(ctx, cfg, stdout)
+	case "config":
+		if len(args) != 2 || args[0] != "apply" {
+			return fmt.Errorf("usage: cityeyes config apply FILE")
+		}
+		return applyConfig(ctx, cfg, args[1], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, "usage: cityeyes [serve|api|worker|migrate|config apply FILE]")
+		return nil
+	}
+	return fmt.Errorf("unknown command %q: want serve, api, worker, migrate or config apply FILE", cmd)
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/city-eyes/cityeyes/api"
+	"github.com/city-eyes/cityeyes/migrations"
+	"github.com/city-eyes/cityeyes/models"
+	"github.com/city-eyes/cityeyes/notifications"
+	"github.com/city-eyes/cityeyes/storage"
+	"github.com/city-eyes/cityeyes/workflows"
+)
+
+//go:embed demo/nyc.yaml demo/neighborhoods.geojson
+var demoFS embed.FS
+
+// openDB connects to the database and brings its schema up to date.
+func openDB(ctx context.Context, cfg *config) (*models.DB, error) {
+	db, err := models.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	dialect := migrations.SQLite
+	if db.Dialect() == models.Postgres {
+		dialect = migrations.Postgres
+	}
+	if _, err := migrations.Up(ctx, db.SQL(), dialect); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func newLogger(cfg *config) *slog.Logger {
+	if cfg.LogJSON {
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+func migrate(ctx context.Context, cfg *config, stdout io.Writer) error {
+	db, err := models.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	dialect := migrations.SQLite
+	if db.Dialect() == models.Postgres {
+		dialect = migrations.Postgres
+	}
+	applied, err := migrations.Up(ctx, db.SQL(), dialect)
+	if err != nil {
+		return err
+	}
+	v, err := migrations.Version(ctx, db.SQL(), dialect)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database at schema version %d (%d migration(s) applied now)\n", v, len(applied))
+	return nil
+}
+
+func applyConfig(ctx context.Context, cfg *config, file string, stdout io.Writer) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	city, err := models.ParseCityConfig(data, os.DirFS(filepath.Dir(file)).(fs.ReadFileFS).ReadFile)
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, w := range city.Warnings {
+		fmt.Fprintln(stdout, "warning:", w)
+	}
+	res, err := db.ApplyCityConfig(ctx, city, time.Now())
+	if err != nil {
+		return err
+	}
+	if res.Unchanged {
+		fmt.Fprintf(stdout, "%s: configuration unchanged\n", res.Jurisdiction)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s: applied %d departments, %d categories, %d areas, %d routing rules; %d staff accounts created\n",
+		res.Jurisdiction, res.Departments, res.Categories, res.Areas, res.Rules, res.StaffCreated)
+	return nil
+}
+
+// loadDemo applies the demo city to an empty database and prints its accounts.
+func loadDemo(ctx context.Context, db *models.DB, stdout io.Writer) error {
+	stamp, err := db.ConfigStamp(ctx)
+	if err != nil {
+		return err
+	}
+	if stamp[0] != '0' {
+		return nil // a city is configured already
+	}
+	data, err := demoFS.ReadFile("demo/nyc.yaml")
+	if err != nil {
+		return err
+	}
+	sub, _ := fs.Sub(demoFS, "demo")
+	city, err := models.ParseCityConfig(data, sub.(fs.ReadFileFS).ReadFile)
+	if err != nil {
+		return fmt.Errorf("demo city: %w", err)
+	}
+	if _, err := db.ApplyCityConfig(ctx, city, time.Now()); err != nil {
+		return fmt.Errorf("demo city: %w", err)
+	}
+	fmt.Fprintf(stdout, "Loaded the demo city %q: %d areas, %d categories, %d departments.\n",
+		city.Jurisdiction.Name, city.AreaCount(), len(city.Categories), len(city.Departments))
+	fmt.Fprintln(stdout, "Demo accounts (POST /v1/auth/login):")
+	for _, s := range city.Staff {
+		fmt.Fprintf(stdout, "  %-22s %-18s %-10s %s\n", s.Email, s.Password, s.Role, s.Department)
+	}
+	return nil
+}
+
+// serve runs the API, the workers, or both, until ctx is cancelled.
+func serve(ctx context.Context, cfg *config, stdout io.Writer, withAPI, withWorker bool) error {
+	log := newLogger(cfg)
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.Demo && withAPI {
+		if err := loadDemo(ctx, db, stdout); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	running := 0
+	checks := map[string]func(context.Context) error{"database": db.Ping}
+
+	if withWorker {
+		redisOpt, stopRedis, err := redisConn(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer stopRedis()
+		rc := redisOpt.MakeRedisClient().(redis.UniversalClient)
+		defer rc.Close()
+		checks["redis"] = func(ctx context.Context) error { return rc.Ping(ctx).Err() }
+		push, err := pushSender(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		w := workflows.New(workflows.Config{DB: db, Redis: redisOpt, Push: push, Logger: log})
+		running++
+		go func() { errs <- w.Run(ctx) }()
+		if !withAPI {
+			fmt.Fprintln(stdout, "City Eyes worker running")
+		}
+	}
+	if withAPI {
+		store, files, err := objectStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		checks["storage"] = store.Ping
+		areas, err := watchAreas(ctx, db, log)
+		if err != nil {
+			return err
+		}
+		app := api.New(api.Config{DB: db, Store: store, Files: files, Areas: areas, JWTSecret: cfg.JWTSecret,
+			Logger: log, Checks: checks, Metrics: prometheus.NewRegistry()})
+		running++
+		go func() { errs <- app.Listen(cfg.Addr) }()
+		go func() {
+			<-ctx.Done()
+			_ = app.ShutdownWithTimeout(20 * time.Second)
+		}()
+		fmt.Fprintf(stdout, "City Eyes listening on http://%s\n", cfg.Addr)
+	}
+	var first error
+	for range running {
+		err := <-errs
+		if err != nil && first == nil && !errors.Is(err, context.Canceled) {
+			first = err
+		}
+		cancel() // one part stopping stops the others
+	}
+	return first
+}
+
+// redisConn connects to the configured Redis, or starts the embedded one.
+func redisConn(ctx context.Context, cfg *config) (asynq.RedisConnOpt, func(), error) {
+	if cfg.RedisURL == "" {
+		return workflows.EmbeddedRedis(ctx)
+	}
+	opt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("CITYEYES_REDIS_URL: %w", err)
+	}
+	return opt, func() {}, nil
+}
+
+// objectStore connects to MinIO when configured, else keeps objects under the data directory.
+func objectStore(ctx context.Context, cfg *config) (storage.Store, *storage.Local, error) {
+	if cfg.S3.Endpoint != "" {
+		m, err := storage.NewMinIO(ctx, storage.MinIOConfig{Endpoint: cfg.S3.Endpoint, AccessKey: cfg.S3.AccessKey,
+			SecretKey: cfg.S3.SecretKey, Bucket: cfg.S3.Bucket, Secure: cfg.S3.Secure})
+		return m, nil, err
+	}
+	l, err := storage.NewLocal(filepath.Join(cfg.DataDir, "objects"), cfg.PublicURL, cfg.JWTSecret)
+	return l, l, err
+}
+
+// pushSender is FCM when configured, else nil: notifications stay in the inbox.
+func pushSender(ctx context.Context, cfg *config) (notifications.Sender, error) {
+	if cfg.FCM.ProjectID == "" {
+		return nil, nil
+	}
+	return notifications.NewFCM(ctx, notifications.FCMConfig{CredentialsFile: cfg.FCM.CredentialsFile,
+		ProjectID: cfg.FCM.ProjectID, Endpoint: cfg.FCM.Endpoint})
+}
+
+// watchAreas loads the area index and rebuilds it whenever a configuration is applied, by
+// this process or another.
+func watchAreas(ctx context.Context, db *models.DB, log *slog.Logger) (func() *models.AreaIndex, error) {
+	var cur atomic.Pointer[models.AreaIndex]
+	stamp, err := db.ConfigStamp(ctx)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := db.LoadAreaIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cur.Store(idx)
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			s, err := db.ConfigStamp(ctx)
+			if err != nil || s == stamp {
+				continue
+			}
+			idx, err := db.LoadAreaIndex(ctx)
+			if err != nil {
+				log.Error("reload areas", "err", err)
+				continue
+			}
+			cur.Store(idx)
+			stamp = s
+		}
+	}()
+	return cur.Load, nil
+}

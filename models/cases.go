@@ -1,0 +1,559 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm/clause"
+)
+
+// NewID returns a random UUID: case, event and media ids must not be guessable in sequence.
+func NewID() string { return uuid.NewString() }
+
+// Task types written to the outbox. The workflows package registers a handler for each.
+const (
+	TaskRoute  = "case:route"
+	TaskNotify = "case:notify"
+)
+
+// RoutePayload asks the workers to route a submitted case.
+type RoutePayload struct {
+	OutboxID string `json:"outbox_id"`
+	CaseID   string `json:"case_id"`
+}
+
+// NotifyPayload asks the workers to tell everyone concerned of a public case event.
+type NotifyPayload struct {
+	OutboxID string `json:"outbox_id"`
+	EventID  string `json:"event_id"`
+}
+
+// NewCase is a citizen's report as intake accepted it, ready to be stored.
+type NewCase struct {
+	ID             string // chosen by the caller, so photos can be stored under it first
+	ReporterID     string
+	JurisdictionID string
+	CategoryID     string
+	AreaID         *string
+	Description    string
+	Address        string
+	Lat, Lon       float64
+	Attributes     map[string]any
+	Media          []Media
+	// IdempotencyKey and Fingerprint (a digest of the request's content) make a retried
+	// submission return the case the first one created.
+	IdempotencyKey string
+	Fingerprint    string
+}
+
+// ErrReplay is returned by CreateCase when the idempotency key was used before for the
+// same content; the error carries the id of the case that first request created.
+type ErrReplay struct{ CaseID string }
+
+func (e *ErrReplay) Error() string { return "replayed submission of case " + e.CaseID }
+
+// FindIdempotencyKey returns the key's stored record, or ErrNotFound.
+func (db *DB) FindIdempotencyKey(ctx context.Context, userID, key string) (*IdempotencyKey, error) {
+	var k IdempotencyKey
+	err := db.q(ctx).Where("user_id = ? AND key = ?", userID, key).Take(&k).Error
+	return &k, translate(err)
+}
+
+// CreateCase stores a new case in one transaction: the case, its first event, its photos,
+// the idempotency key and the outbox row that asks for it to be routed. A key already used
+// for the same content gives *ErrReplay; for other content, a conflict.
+func (db *DB) CreateCase(ctx context.Context, nc NewCase, now time.Time) (*Case, error) {
+	now = now.UTC()
+	attrs, err := json.Marshal(nc.Attributes)
+	if err != nil {
+		return nil, fmt.Errorf("attributes: %w", err)
+	}
+	if nc.Attributes == nil {
+		attrs = []byte("{}")
+	}
+	c := &Case{
+		ID:             nc.ID,
+		JurisdictionID: nc.JurisdictionID,
+		CategoryID:     nc.CategoryID,
+		AreaID:         nc.AreaID,
+		ReporterID:     nc.ReporterID,
+		Status:         StatusSubmitted,
+		Description:    nc.Description,
+		Lat:            nc.Lat,
+		Lon:            nc.Lon,
+		Address:        nc.Address,
+		Attributes:     string(attrs),
+		Version:        1,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	err = db.InTx(ctx, func(tx *DB) error {
+		number, err := tx.nextNumber(ctx, nc.JurisdictionID)
+		if err != nil {
+			return err
+		}
+		c.Number = number
+		if err := tx.q(ctx).Create(c).Error; err != nil {
+			return err
+		}
+		ev := &CaseEvent{
+			ID: NewID(), CaseID: c.ID, Seq: 1, Type: ActionSubmit,
+			ActorID: &nc.ReporterID, ActorRole: RoleCitizen,
+			ToStatus: StatusSubmitted, Public: true, Data: "{}", CreatedAt: now,
+		}
+		if err := tx.q(ctx).Create(ev).Error; err != nil {
+			return err
+		}
+		for i := range nc.Media {
+			nc.Media[i].CaseID = &c.ID
+			nc.Media[i].CreatedAt = now
+		}
+		if len(nc.Media) > 0 {
+			if err := tx.q(ctx).Create(&nc.Media).Error; err != nil {
+				return err
+			}
+		}
+		if nc.IdempotencyKey != "" {
+			k := &IdempotencyKey{UserID: nc.ReporterID, Key: nc.IdempotencyKey, Fingerprint: nc.Fingerprint, CaseID: c.ID, CreatedAt: now}
+			if err := tx.q(ctx).Create(k).Error; err != nil {
+				return err
+			}
+		}
+		outboxID := NewID()
+		return tx.addOutbox(ctx, outboxID, TaskRoute, RoutePayload{OutboxID: outboxID, CaseID: c.ID}, now)
+	})
+	if err == nil {
+		return c, nil
+	}
+	if nc.IdempotencyKey != "" && errors.Is(err, ErrConflict) {
+		// Two submissions with one key raced, or the key was used before: the unique key
+		// decided which one stands.
+		k, kerr := db.FindIdempotencyKey(ctx, nc.ReporterID, nc.IdempotencyKey)
+		if kerr == nil {
+			if k.Fingerprint == nc.Fingerprint {
+				return nil, &ErrReplay{CaseID: k.CaseID}
+			}
+			return nil, IdempotencyMismatch()
+		}
+	}
+	return nil, err
+}
+
+// IdempotencyMismatch is the error for a key reused with another request.
+func IdempotencyMismatch() error {
+	return Problemf(ErrConflict, "idempotency-key-reused",
+		"this Idempotency-Key was already used for a different report; send a new key for a new report")
+}
+
+// nextNumber hands out the jurisdiction's next human-readable case number. The counter row
+// is locked until the transaction ends, so numbers are unique and gapless per city.
+func (db *DB) nextNumber(ctx context.Context, jurisdictionID string) (string, error) {
+	var seq int64
+	err := db.q(ctx).Raw(
+		"UPDATE jurisdictions SET next_case_seq = next_case_seq + 1 WHERE id = ? RETURNING next_case_seq",
+		jurisdictionID).Scan(&seq).Error
+	if err != nil {
+		return "", err
+	}
+	if seq == 0 {
+		return "", fmt.Errorf("%w: jurisdiction %q", ErrNotFound, jurisdictionID)
+	}
+	return fmt.Sprintf("%s-%06d", strings.ToUpper(jurisdictionID), seq), nil
+}
+
+// Case returns one case.
+func (db *DB) Case(ctx context.Context, id string) (*Case, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, fmt.Errorf("%w: case %q", ErrNotFound, id)
+	}
+	var c Case
+	err := db.q(ctx).Where("id = ?", id).Take(&c).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	return &c, nil
+}
+
+// Timeline returns a case's events in order. With publicOnly, internal notes are left out.
+func (db *DB) Timeline(ctx context.Context, caseID string, publicOnly bool) ([]CaseEvent, error) {
+	var evs []CaseEvent
+	q := db.q(ctx).Where("case_id = ?", caseID)
+	if publicOnly {
+		q = q.Where("public = ?", true)
+	}
+	err := q.Order("seq").Find(&evs).Error
+	return evs, translate(err)
+}
+
+// CaseMedia returns a case's photos in the order they were added.
+func (db *DB) CaseMedia(ctx context.Context, caseID string) ([]Media, error) {
+	var ms []Media
+	err := db.q(ctx).Where("case_id = ?", caseID).Order("created_at, id").Find(&ms).Error
+	return ms, translate(err)
+}
+
+// Event returns one case event.
+func (db *DB) Event(ctx context.Context, id string) (*CaseEvent, error) {
+	var ev CaseEvent
+	if err := db.q(ctx).Where("id = ?", id).Take(&ev).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &ev, nil
+}
+
+// Actor is who takes an action: a user with their role and, for staff, where they work.
+type Actor struct {
+	ID             *string // nil for the system
+	Role           Role
+	JurisdictionID string
+	DepartmentID   string
+}
+
+// SystemActor is the workers acting on their own (routing, timeouts).
+var SystemActor = Actor{Role: RoleSystem}
+
+// Change is one action on a case.
+type Change struct {
+	CaseID string
+	// Version is the version the actor last saw; 0 skips the check (the system's actions,
+	// which are conditional on the status instead).
+	Version      int
+	Action       Action
+	Actor        Actor
+	Note         string
+	Public       bool    // for comments: a public update the reporter sees
+	DepartmentID *string // route, dispatch, transfer
+	AssigneeID   *string // assign; an empty string unassigns
+	Resolution   Resolution
+	DuplicateOf  *string
+	DueAt        *time.Time // route, dispatch, transfer, reopen: the new deadline
+	Rating       int        // confirm
+	// CompletesOutbox, when set, marks that outbox row done in the same transaction: the
+	// task that made this change has then finished, and a second run of it does nothing.
+	CompletesOutbox string
+}
+
+// Transition applies a change to a case, in one transaction: the lifecycle and the actor's
+// right to act are checked against the case as it is now, the row is updated only if its
+// version is still the one read (so two handlers can never both accept), an event is
+// appended, and a public event queues its notifications.
+func (db *DB) Transition(ctx context.Context, ch Change, now time.Time) (*Case, *CaseEvent, error) {
+	now = now.UTC()
+	var (
+		out *Case
+		ev  *CaseEvent
+	)
+	err := db.InTx(ctx, func(tx *DB) error {
+		c, err := tx.Case(ctx, ch.CaseID)
+		if err != nil {
+			return err
+		}
+		if err := mayAct(ch.Actor, c, ch.Action); err != nil {
+			return err
+		}
+		if ch.Version != 0 && ch.Version != c.Version {
+			return Problemf(ErrConflict, "stale-version",
+				"case %s was changed by someone else (you sent version %d, it is now at %d); reload it and try again",
+				c.Number, ch.Version, c.Version)
+		}
+		to, ok := Allowed(ch.Action, c.Status)
+		if !ok {
+			return Problemf(ErrConflict, "action-not-allowed",
+				"cannot %s case %s while it is %s; %s is allowed only from %v",
+				ch.Action, c.Number, c.Status, ch.Action, AllowedFrom(ch.Action))
+		}
+		updates, data, err := tx.applyChange(ctx, c, ch, &to, now)
+		if err != nil {
+			return err
+		}
+		updates["status"] = to
+		updates["version"] = c.Version + 1
+		updates["updated_at"] = now
+		res := tx.q(ctx).Model(&Case{}).Where("id = ? AND version = ?", c.ID, c.Version).Updates(updates)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return Problemf(ErrConflict, "stale-version", "case %s was changed by someone else; reload it and try again", c.Number)
+		}
+		dataJSON, _ := json.Marshal(data)
+		ev = &CaseEvent{
+			ID: NewID(), CaseID: c.ID, Seq: c.Version + 1, Type: ch.Action,
+			ActorID: ch.Actor.ID, ActorRole: ch.Actor.Role,
+			FromStatus: c.Status, ToStatus: to,
+			Public: to != c.Status || (ch.Action == ActionComment && ch.Public),
+			Note:   ch.Note, Data: string(dataJSON), CreatedAt: now,
+		}
+		if err := tx.q(ctx).Create(ev).Error; err != nil {
+			return err
+		}
+		if ch.CompletesOutbox != "" {
+			if err := tx.MarkOutboxDone(ctx, ch.CompletesOutbox, now); err != nil {
+				return err
+			}
+		}
+		if ev.Public {
+			id := NewID()
+			if err := tx.addOutbox(ctx, id, TaskNotify, NotifyPayload{OutboxID: id, EventID: ev.ID}, now); err != nil {
+				return err
+			}
+		}
+		out, err = tx.Case(ctx, c.ID)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, ev, nil
+}
+
+// applyChange works out the columns an action changes besides status and version, and the
+// details its event records. It may redirect the target status (routing to the triage desk).
+func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, now time.Time) (map[string]any, map[string]any, error) {
+	u := map[string]any{}
+	data := map[string]any{}
+	setDepartment := func() error {
+		if ch.DepartmentID == nil || *ch.DepartmentID == "" {
+			return Problemf(ErrInvalid, "department-required", "%s needs the department to send the case to", ch.Action)
+		}
+		d, err := db.Department(ctx, *ch.DepartmentID)
+		if err != nil || d.JurisdictionID != c.JurisdictionID {
+			return Problemf(ErrInvalid, "unknown-department", "no department %q in this city", *ch.DepartmentID)
+		}
+		u["department_id"] = d.ID
+		u["assignee_id"] = nil
+		u["due_at"] = ch.DueAt
+		data["department"] = d.Code
+		triage, err := db.isTriage(ctx, c.JurisdictionID, d.ID)
+		if err != nil {
+			return err
+		}
+		if triage {
+			*to = StatusTriage
+			u["due_at"] = nil
+		} else {
+			u["dispatched_at"] = now
+		}
+		return nil
+	}
+	firstResponse := func() {
+		if c.FirstResponseAt == nil {
+			u["first_response_at"] = now
+		}
+	}
+	switch ch.Action {
+	case ActionRoute, ActionDispatch, ActionTransfer, ActionReopen:
+		if ch.Action == ActionReopen && ch.DepartmentID == nil {
+			ch.DepartmentID = c.DepartmentID // rework goes back to the same department
+		}
+		if err := setDepartment(); err != nil {
+			return nil, nil, err
+		}
+		if ch.Action == ActionReopen {
+			u["resolved_at"] = nil
+		}
+	case ActionReject:
+		firstResponse()
+		j, err := db.Jurisdiction(ctx, c.JurisdictionID)
+		if err != nil {
+			return nil, nil, err
+		}
+		u["department_id"] = j.TriageDepartmentID
+		u["assignee_id"] = nil
+		u["due_at"] = nil
+	case ActionAccept, ActionStart:
+		firstResponse()
+	case ActionResolve:
+		firstResponse()
+		u["resolved_at"] = now
+	case ActionConfirm:
+		u["resolution"] = ResolutionFixed
+		u["closed_at"] = now
+		if ch.Rating != 0 {
+			data["rating"] = ch.Rating
+		}
+	case ActionClose:
+		if !ValidResolution(ch.Resolution) {
+			return nil, nil, Problemf(ErrInvalid, "resolution-required",
+				"close needs a resolution: one of fixed, duplicate, invalid, not_responsible, no_action")
+		}
+		if ch.Resolution == ResolutionDuplicate {
+			if ch.DuplicateOf == nil {
+				return nil, nil, Problemf(ErrInvalid, "duplicate-of-required", "closing as duplicate needs duplicate_of: the id of the original case")
+			}
+			orig, err := db.Case(ctx, *ch.DuplicateOf)
+			if err != nil || orig.JurisdictionID != c.JurisdictionID || orig.ID == c.ID {
+				return nil, nil, Problemf(ErrInvalid, "unknown-duplicate", "duplicate_of %q is not another case of this city", *ch.DuplicateOf)
+			}
+			u["duplicate_of"] = orig.ID
+			data["duplicate_of"] = orig.ID
+		}
+		firstResponse()
+		u["resolution"] = ch.Resolution
+		u["closed_at"] = now
+		data["resolution"] = ch.Resolution
+	case ActionAssign:
+		if ch.AssigneeID == nil || *ch.AssigneeID == "" {
+			u["assignee_id"] = nil
+			data["assignee"] = nil
+			break
+		}
+		a, err := db.User(ctx, *ch.AssigneeID)
+		if err != nil || a.Role != RoleHandler || a.DepartmentID == nil || c.DepartmentID == nil || *a.DepartmentID != *c.DepartmentID || a.Disabled {
+			return nil, nil, Problemf(ErrInvalid, "unknown-assignee", "assignee %q is not an active handler of the case's department", *ch.AssigneeID)
+		}
+		u["assignee_id"] = a.ID
+		data["assignee"] = a.ID
+	}
+	return u, data, nil
+}
+
+// mayAct checks that the actor may take this action on this case at all, before the
+// lifecycle is consulted: handlers act on their department's cases, supervisors and
+// administrators on their city's, the reporter only confirms or reopens, and routing is the
+// system's alone.
+func mayAct(a Actor, c *Case, action Action) error {
+	staffAction := action != ActionRoute && action != ActionConfirm && action != ActionReopen && action != ActionSubmit
+	switch a.Role {
+	case RoleSystem:
+		if action == ActionRoute {
+			return nil
+		}
+	case RoleCitizen:
+		if a.ID == nil || *a.ID != c.ReporterID {
+			return fmt.Errorf("%w: case %s", ErrNotFound, c.ID)
+		}
+		if action == ActionConfirm || action == ActionReopen {
+			return nil
+		}
+	case RoleHandler:
+		if c.DepartmentID == nil || a.DepartmentID != *c.DepartmentID {
+			return Problemf(ErrForbidden, "other-department",
+				"case %s belongs to another department; only its own department's handlers or a supervisor may act on it", c.Number)
+		}
+		if staffAction && action != ActionDispatch {
+			return nil
+		}
+	case RoleSupervisor, RoleAdmin:
+		if a.JurisdictionID != c.JurisdictionID {
+			return Problemf(ErrForbidden, "other-jurisdiction", "case %s belongs to another city", c.Number)
+		}
+		if staffAction {
+			return nil
+		}
+	}
+	return Problemf(ErrForbidden, "action-forbidden", "a %s may not %s a case", a.Role, action)
+}
+
+// QueueFilter selects a work queue page.
+type QueueFilter struct {
+	JurisdictionID string
+	DepartmentID   string // empty: the whole jurisdiction (supervisors)
+	Statuses       []Status
+	Sort           string // "age" (oldest first, the default) or "due" (soonest deadline first)
+	Cursor         string
+	Limit          int
+}
+
+// farFuture stands in for "no deadline" when sorting by due time, so such cases come last.
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Queue returns one page of a work queue and the cursor of the next page ("" at the end).
+// Paging is by key (the sort value and the id of the last row), so a page costs the same
+// wherever it is in the queue and rows do not shift while a handler pages.
+func (db *DB) Queue(ctx context.Context, f QueueFilter) ([]Case, string, error) {
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	q := db.q(ctx).Model(&Case{}).Where("jurisdiction_id = ?", f.JurisdictionID)
+	if f.DepartmentID != "" {
+		q = q.Where("department_id = ?", f.DepartmentID)
+	}
+	if len(f.Statuses) > 0 {
+		q = q.Where("status IN ?", f.Statuses)
+	} else {
+		q = q.Where("status IN ?", []Status{StatusDispatched, StatusTriage, StatusAccepted, StatusInProgress})
+	}
+	col := "created_at"
+	if f.Sort == "due" {
+		col = "COALESCE(due_at, ?)"
+	}
+	if f.Cursor != "" {
+		t, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		if f.Sort == "due" {
+			q = q.Where("(COALESCE(due_at, ?) > ? OR (COALESCE(due_at, ?) = ? AND id > ?))", farFuture, t, farFuture, t, id)
+		} else {
+			q = q.Where("(created_at > ? OR (created_at = ? AND id > ?))", t, t, id)
+		}
+	}
+	if f.Sort == "due" {
+		q = q.Order(clause.OrderBy{Expression: clause.Expr{SQL: col + ", id", Vars: []any{farFuture}}})
+	} else {
+		q = q.Order("created_at, id")
+	}
+	var cs []Case
+	if err := q.Limit(f.Limit + 1).Find(&cs).Error; err != nil {
+		return nil, "", translate(err)
+	}
+	next := ""
+	if len(cs) > f.Limit {
+		cs = cs[:f.Limit]
+		last := cs[len(cs)-1]
+		key := last.CreatedAt
+		if f.Sort == "due" {
+			key = farFuture
+			if last.DueAt != nil {
+				key = *last.DueAt
+			}
+		}
+		next = encodeCursor(key, last.ID)
+	}
+	return cs, next, nil
+}
+
+// ReporterCases returns a citizen's own cases, newest first, a page at a time.
+func (db *DB) ReporterCases(ctx context.Context, reporterID, cursor string, limit int) ([]Case, string, error) {
+	if limit <= 0 || limit > 100 {
+		limit = 20
+	}
+	q := db.q(ctx).Where("reporter_id = ?", reporterID)
+	if cursor != "" {
+		t, id, err := decodeCursor(cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", t, t, id)
+	}
+	var cs []Case
+	if err := q.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&cs).Error; err != nil {
+		return nil, "", translate(err)
+	}
+	next := ""
+	if len(cs) > limit {
+		cs = cs[:limit]
+		next = encodeCursor(cs[len(cs)-1].CreatedAt, cs[len(cs)-1].ID)
+	}
+	return cs, next, nil
+}
+
+// addOutbox writes a task for the relay in the current transaction. Its payload carries the
+// outbox id, which is also the task id, so the task can mark its row done.
+func (db *DB) addOutbox(ctx context.Context, id, taskType string, payload any, processAt time.Time) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	return db.q(ctx).Create(&Outbox{
+		ID: id, TaskType: taskType, Payload: string(b),
+		ProcessAt: processAt.UTC(), NextAttemptAt: now, CreatedAt: now,
+	}).Error
+}

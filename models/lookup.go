@@ -1,0 +1,183 @@
+package models
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Jurisdiction returns one city.
+func (db *DB) Jurisdiction(ctx context.Context, id string) (*Jurisdiction, error) {
+	var j Jurisdiction
+	if err := db.q(ctx).Where("id = ?", id).Take(&j).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &j, nil
+}
+
+// Department returns one department.
+func (db *DB) Department(ctx context.Context, id string) (*Department, error) {
+	var d Department
+	if err := db.q(ctx).Where("id = ?", id).Take(&d).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &d, nil
+}
+
+// DepartmentByCode returns a city's department by its code.
+func (db *DB) DepartmentByCode(ctx context.Context, jurisdictionID, code string) (*Department, error) {
+	var d Department
+	if err := db.q(ctx).Where("jurisdiction_id = ? AND code = ?", jurisdictionID, code).Take(&d).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &d, nil
+}
+
+// Departments returns a city's departments by code.
+func (db *DB) Departments(ctx context.Context, jurisdictionID string) ([]Department, error) {
+	var ds []Department
+	err := db.q(ctx).Where("jurisdiction_id = ?", jurisdictionID).Order("code").Find(&ds).Error
+	return ds, translate(err)
+}
+
+func (db *DB) isTriage(ctx context.Context, jurisdictionID, departmentID string) (bool, error) {
+	j, err := db.Jurisdiction(ctx, jurisdictionID)
+	if err != nil {
+		return false, err
+	}
+	return j.TriageDepartmentID != nil && *j.TriageDepartmentID == departmentID, nil
+}
+
+// Category returns one category.
+func (db *DB) Category(ctx context.Context, id string) (*Category, error) {
+	var c Category
+	if err := db.q(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &c, nil
+}
+
+// CategoryByCode returns a city's active category by its code, or ErrNotFound.
+func (db *DB) CategoryByCode(ctx context.Context, jurisdictionID, code string) (*Category, error) {
+	var c Category
+	err := db.q(ctx).Where("jurisdiction_id = ? AND code = ? AND active = ?", jurisdictionID, code, true).Take(&c).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	return &c, nil
+}
+
+// Categories returns a city's active categories, by group and name.
+func (db *DB) Categories(ctx context.Context, jurisdictionID string) ([]Category, error) {
+	var cs []Category
+	err := db.q(ctx).Where("jurisdiction_id = ? AND active = ?", jurisdictionID, true).
+		Order("group_name, name").Find(&cs).Error
+	return cs, translate(err)
+}
+
+// Area returns one area.
+func (db *DB) Area(ctx context.Context, id string) (*Area, error) {
+	var a Area
+	if err := db.q(ctx).Where("id = ?", id).Take(&a).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &a, nil
+}
+
+// RouteFor picks the department for a category in an area: the rule for that category and
+// area, else the category's default department, else the city's triage desk.
+func (db *DB) RouteFor(ctx context.Context, c *Case) (string, error) {
+	if c.AreaID != nil {
+		var r RoutingRule
+		err := db.q(ctx).Where("category_id = ? AND area_id = ?", c.CategoryID, *c.AreaID).Limit(1).Find(&r).Error
+		if err != nil {
+			return "", translate(err)
+		}
+		if r.ID != "" {
+			return r.DepartmentID, nil
+		}
+	}
+	cat, err := db.Category(ctx, c.CategoryID)
+	if err != nil {
+		return "", err
+	}
+	if cat.DepartmentID != nil {
+		return *cat.DepartmentID, nil
+	}
+	j, err := db.Jurisdiction(ctx, c.JurisdictionID)
+	if err != nil {
+		return "", err
+	}
+	if j.TriageDepartmentID == nil {
+		return "", fmt.Errorf("%w: city %s has no triage desk", ErrInvalid, j.ID)
+	}
+	return *j.TriageDepartmentID, nil
+}
+
+// User returns one user.
+func (db *DB) User(ctx context.Context, id string) (*User, error) {
+	var u User
+	if err := db.q(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &u, nil
+}
+
+// StaffByEmail returns a member of staff by email (case-insensitive).
+func (db *DB) StaffByEmail(ctx context.Context, email string) (*User, error) {
+	var u User
+	err := db.q(ctx).Where("email = ? AND role <> ?", strings.ToLower(strings.TrimSpace(email)), RoleCitizen).Take(&u).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	return &u, nil
+}
+
+// cursors are opaque to clients: the sort key and the id of the last row of a page.
+func encodeCursor(t time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(t.UTC().Format(time.RFC3339Nano) + "|" + id))
+}
+
+func decodeCursor(s string) (time.Time, string, error) {
+	bad := Problemf(ErrInvalid, "bad-cursor", "the cursor is not one this server gave out; start again without it")
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	ts, id, ok := strings.Cut(string(b), "|")
+	if !ok {
+		return time.Time{}, "", bad
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	return t.UTC(), id, nil
+}
+
+// DueAt is the deadline of a case of this category dispatched at now, or nil when the
+// category sets no deadline. (Working calendars come later: for now SLA hours are clock
+// hours.)
+func DueAt(c *Category, now time.Time) *time.Time {
+	if c.SLAHours <= 0 {
+		return nil
+	}
+	d := now.Add(time.Duration(c.SLAHours) * time.Hour).UTC()
+	return &d
+}
+
+// ConfigStamp changes whenever a city's configuration is applied, so long-running processes
+// can tell when to rebuild what they derive from it (the area index) without a restart.
+func (db *DB) ConfigStamp(ctx context.Context) (string, error) {
+	var row struct {
+		N    int64
+		Last string
+	}
+	err := db.q(ctx).Raw("SELECT COUNT(*) AS n, COALESCE(MAX(config_hash), '') || COALESCE(CAST(MAX(updated_at) AS TEXT), '') AS last FROM jurisdictions").Scan(&row).Error
+	if err != nil {
+		return "", translate(err)
+	}
+	return fmt.Sprintf("%d/%s", row.N, row.Last), nil
+}

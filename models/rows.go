@@ -1,0 +1,241 @@
+package models
+
+import "time"
+
+// The rows below mirror the tables of the migrations one for one. They are the data layer's
+// own types: the API converts them into its wire types and never serialises them directly.
+
+// Jurisdiction is a city on the platform.
+type Jurisdiction struct {
+	ID                 string
+	Name               string
+	Timezone           string
+	Boundary           *string // GeoJSON geometry; nil means the union of the areas
+	TriageDepartmentID *string
+	NextCaseSeq        int64
+	ConfigHash         string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// Department does the work and owns a queue.
+type Department struct {
+	ID             string
+	JurisdictionID string
+	Code           string
+	Name           string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Category is a kind of problem a citizen can report (an Open311 service).
+type Category struct {
+	ID             string
+	JurisdictionID string
+	Code           string
+	Name           string
+	GroupName      string
+	Description    string
+	DepartmentID   *string
+	SLAHours       int    `gorm:"column:sla_hours"`
+	Attributes     string // JSON array of Attribute
+	Active         bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Area is a named polygon inside a jurisdiction.
+type Area struct {
+	ID             string
+	JurisdictionID string
+	Code           string
+	Name           string
+	Geometry       string // GeoJSON geometry
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// RoutingRule sends a category's cases in one area to a department.
+type RoutingRule struct {
+	ID             string
+	JurisdictionID string
+	CategoryID     string
+	AreaID         string
+	DepartmentID   string
+	CreatedAt      time.Time
+}
+
+// Role is what a user is to City Eyes.
+type Role string
+
+// The roles.
+const (
+	RoleCitizen    Role = "citizen"
+	RoleHandler    Role = "handler"
+	RoleSupervisor Role = "supervisor"
+	RoleAdmin      Role = "admin"
+	RoleSystem     Role = "system" // the workers, in case events
+)
+
+// User is a citizen (a device identity) or a member of staff.
+type User struct {
+	ID             string
+	Role           Role
+	JurisdictionID *string
+	DepartmentID   *string
+	Email          *string
+	Name           string
+	PasswordHash   string
+	Disabled       bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Device is one of a citizen's phones, with its push token.
+type Device struct {
+	ID             string
+	UserID         string
+	DeviceID       string
+	Platform       string
+	PushToken      *string
+	Locale         string
+	TokenInvalidAt *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Case is a report once accepted, and everything the city does about it.
+type Case struct {
+	ID              string
+	Number          string
+	JurisdictionID  string
+	CategoryID      string
+	AreaID          *string
+	DepartmentID    *string
+	AssigneeID      *string
+	ReporterID      string
+	Status          Status
+	Resolution      Resolution
+	Priority        int
+	Description     string
+	Lat             float64
+	Lon             float64
+	Address         string
+	Attributes      string // JSON object: attribute code → answer
+	DueAt           *time.Time
+	DispatchedAt    *time.Time
+	FirstResponseAt *time.Time
+	ResolvedAt      *time.Time
+	ClosedAt        *time.Time
+	DuplicateOf     *string
+	Supporters      int
+	Version         int
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// CaseEvent is one entry of a case's append-only timeline.
+type CaseEvent struct {
+	ID         string
+	CaseID     string
+	Seq        int
+	Type       Action
+	ActorID    *string
+	ActorRole  Role
+	FromStatus Status
+	ToStatus   Status
+	Public     bool
+	Note       string
+	Data       string // JSON object with the action's details (department, assignee, ...)
+	CreatedAt  time.Time
+}
+
+// Media is a photo of a case.
+type Media struct {
+	ID          string
+	CaseID      *string
+	OwnerID     string
+	Kind        string // "before" (the reporter's) or "after" (the handler's)
+	ObjectKey   string
+	ContentType string
+	Size        int64
+	Width       int
+	Height      int
+	SHA256      string `gorm:"column:sha256"`
+	CreatedAt   time.Time
+}
+
+// Media kinds.
+const (
+	MediaBefore = "before"
+	MediaAfter  = "after"
+)
+
+// Notification is one inbox entry: a public event of a case, for one user.
+type Notification struct {
+	ID         string
+	UserID     string
+	CaseID     string
+	EventID    string
+	Status     Status
+	Resolution Resolution
+	ReadAt     *time.Time
+	CreatedAt  time.Time
+}
+
+// Delivery is one push of one event to one device.
+type Delivery struct {
+	ID           string
+	EventID      string
+	DeviceID     string
+	State        string
+	FCMMessageID string `gorm:"column:fcm_message_id"`
+	Error        string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Delivery states.
+const (
+	DeliveryPending = "pending"
+	DeliverySent    = "sent"
+	DeliveryDropped = "dropped" // the token was dead; the device's token was cleared
+)
+
+// Outbox is work to hand to the task queue, written in the same transaction as the change
+// that causes it.
+type Outbox struct {
+	ID            string
+	TaskType      string
+	Payload       string
+	ProcessAt     time.Time
+	NextAttemptAt time.Time
+	EnqueuedAt    *time.Time
+	DoneAt        *time.Time
+	Attempts      int
+	CreatedAt     time.Time
+}
+
+// TableName keeps GORM from pluralising the table name.
+func (Outbox) TableName() string { return "outbox" }
+
+// TableName keeps GORM from pluralising the table name.
+func (Media) TableName() string { return "media" }
+
+// IdempotencyKey remembers the first answer to a client's write.
+type IdempotencyKey struct {
+	UserID      string
+	Key         string
+	Fingerprint string
+	CaseID      string
+	CreatedAt   time.Time
+}
+
+// APIKey lets an Open311 client write to one jurisdiction.
+type APIKey struct {
+	ID             string
+	JurisdictionID string
+	KeySHA256      string `gorm:"column:key_sha256"`
+	Name           string
+	CreatedAt      time.Time
+}

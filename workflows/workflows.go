@@ -1,0 +1,251 @@
+// Package workflows runs everything that happens after a request has been answered: the
+// relay that hands outbox rows to the task queue (Asynq), and the task handlers that route
+// a case to its department and tell the reporter of each public change.
+//
+// Every task may run twice (a retry, a relay that handed a row over again after Redis lost
+// it, two workers): each handler first checks whether its outbox row is already done, makes
+// its change conditional on the state it expects, and marks the row done in the same
+// transaction as its effect.
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/city-eyes/cityeyes/models"
+	"github.com/city-eyes/cityeyes/notifications"
+)
+
+// Config is what the workers need.
+type Config struct {
+	DB    *models.DB
+	Redis asynq.RedisConnOpt
+	// Push sends pushes; nil leaves notifications in the inbox only (FCM not configured).
+	Push   notifications.Sender
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// RelayInterval is how often the relay looks for outbox rows (default 100 ms).
+	RelayInterval time.Duration
+	// Lease is how long after its due time an enqueued row waits for its task to finish
+	// before the relay hands it over again (default 30 s).
+	Lease time.Duration
+	// Concurrency is the number of tasks run at once (default 10).
+	Concurrency int
+}
+
+// Worker runs the relay and the task handlers.
+type Worker struct {
+	cfg    Config
+	client *asynq.Client
+}
+
+// New builds a worker from its configuration.
+func New(cfg Config) *Worker {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RelayInterval <= 0 {
+		cfg.RelayInterval = 100 * time.Millisecond
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Worker{cfg: cfg, client: asynq.NewClient(cfg.Redis)}
+}
+
+// Run runs the relay and the task server until ctx is cancelled, then lets tasks in flight
+// finish and returns.
+func (w *Worker) Run(ctx context.Context) error {
+	srv := asynq.NewServer(w.cfg.Redis, asynq.Config{
+		Concurrency:     w.cfg.Concurrency,
+		ShutdownTimeout: 10 * time.Second,
+		// A report should be routed well within a second of its acceptance; Asynq's
+		// default is to look for new tasks once a second when the queues are empty.
+		TaskCheckInterval:        50 * time.Millisecond,
+		DelayedTaskCheckInterval: time.Second,
+		Logger:                   asynqLogger{w.cfg.Logger},
+		LogLevel:                 asynq.WarnLevel,
+		// Retries back off quickly at first: most failures here are a dependency that is
+		// briefly away.
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			d := time.Duration(1<<min(n, 8)) * time.Second
+			return min(d, 5*time.Minute)
+		},
+	})
+	if err := srv.Start(w.Mux()); err != nil {
+		return fmt.Errorf("start task server: %w", err)
+	}
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		w.relay(ctx)
+	}()
+	<-ctx.Done()
+	<-relayDone
+	srv.Shutdown()
+	return w.client.Close()
+}
+
+// Mux maps each task type to its handler.
+func (w *Worker) Mux() *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(models.TaskRoute, w.handleRoute)
+	mux.HandleFunc(models.TaskNotify, w.handleNotify)
+	return mux
+}
+
+// relay moves due outbox rows into the queue, with the outbox id as the task id, until ctx
+// is cancelled.
+func (w *Worker) relay(ctx context.Context) {
+	t := time.NewTicker(w.cfg.RelayInterval)
+	defer t.Stop()
+	for {
+		n, err := w.RelayOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.cfg.Logger.Warn("outbox relay", "err", err)
+		}
+		if n == 100 {
+			continue // more may be waiting
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RelayOnce hands over one batch of due outbox rows and says how many it handed over.
+func (w *Worker) RelayOnce(ctx context.Context) (int, error) {
+	return w.cfg.DB.ClaimOutbox(ctx, w.cfg.Now(), 100, w.cfg.Lease, func(o models.Outbox) error {
+		task := asynq.NewTask(o.TaskType, []byte(o.Payload))
+		_, err := w.client.EnqueueContext(ctx, task, asynq.TaskID(o.ID), asynq.ProcessAt(o.ProcessAt), asynq.MaxRetry(20))
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			return nil // still queued from an earlier hand-over
+		}
+		return err
+	})
+}
+
+// handleRoute sends a submitted case to its department: the routing rule for its category
+// and area, else the category's department, else the triage desk; the deadline starts now.
+func (w *Worker) handleRoute(ctx context.Context, t *asynq.Task) error {
+	var p models.RoutePayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("route payload: %v: %w", err, asynq.SkipRetry)
+	}
+	db := w.cfg.DB
+	if done, err := db.OutboxDone(ctx, p.OutboxID); err != nil || done {
+		return err
+	}
+	c, err := db.Case(ctx, p.CaseID)
+	if err != nil {
+		return err
+	}
+	if c.Status != models.StatusSubmitted {
+		return db.MarkOutboxDone(ctx, p.OutboxID, w.cfg.Now()) // routed already
+	}
+	dept, err := db.RouteFor(ctx, c)
+	if err != nil {
+		return err
+	}
+	cat, err := db.Category(ctx, c.CategoryID)
+	if err != nil {
+		return err
+	}
+	now := w.cfg.Now()
+	_, ev, err := db.Transition(ctx, models.Change{
+		CaseID: c.ID, Version: c.Version, Action: models.ActionRoute, Actor: models.SystemActor,
+		DepartmentID: &dept, DueAt: models.DueAt(cat, now), CompletesOutbox: p.OutboxID,
+	}, now)
+	if errors.Is(err, models.ErrConflict) {
+		// Another run of this task got there first; its transaction marked the row done.
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	w.cfg.Logger.Info("case routed", "case", c.Number, "status", ev.ToStatus, "event", ev.ID)
+	return nil
+}
+
+// handleNotify writes a public event into the inbox of everyone concerned and pushes it to
+// each of their devices, once per device however often it runs.
+func (w *Worker) handleNotify(ctx context.Context, t *asynq.Task) error {
+	var p models.NotifyPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("notify payload: %v: %w", err, asynq.SkipRetry)
+	}
+	db := w.cfg.DB
+	if done, err := db.OutboxDone(ctx, p.OutboxID); err != nil || done {
+		return err
+	}
+	ev, err := db.Event(ctx, p.EventID)
+	if err != nil {
+		return err
+	}
+	c, err := db.Case(ctx, ev.CaseID)
+	if err != nil {
+		return err
+	}
+	pending, err := db.RecordNotifications(ctx, ev, w.cfg.Push != nil, w.cfg.Now())
+	if err != nil {
+		return err
+	}
+	var failed error
+	for _, pp := range pending {
+		resolution := ""
+		if ev.ToStatus == models.StatusClosed {
+			resolution = string(c.Resolution)
+		}
+		title, body := notifications.Text(pp.Device.Locale, string(ev.ToStatus), resolution, c.Number)
+		token := *pp.Device.PushToken
+		id, err := w.cfg.Push.Send(ctx, notifications.Message{
+			Token: token, Title: title, Body: body,
+			Data: map[string]string{"report_id": c.ID, "status": string(ev.ToStatus), "event_id": ev.ID},
+		})
+		now := w.cfg.Now()
+		switch {
+		case errors.Is(err, notifications.ErrUnregistered):
+			// The app was uninstalled or the token rotated: stop pushing to it.
+			if err := db.DropPushToken(ctx, pp.Device.ID, token, now); err != nil {
+				return err
+			}
+			if err := db.MarkDelivery(ctx, pp.Delivery.ID, models.DeliveryDropped, "", err.Error(), now); err != nil {
+				return err
+			}
+		case err != nil:
+			failed = errors.Join(failed, err) // retried with the task; sent ones stay sent
+		default:
+			if err := db.MarkDelivery(ctx, pp.Delivery.ID, models.DeliverySent, id, "", now); err != nil {
+				return err
+			}
+		}
+	}
+	if failed != nil {
+		return fmt.Errorf("push for event %s: %w", ev.ID, failed)
+	}
+	return db.MarkOutboxDone(ctx, p.OutboxID, w.cfg.Now())
+}
+
+// asynqLogger sends Asynq's own log lines to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }
