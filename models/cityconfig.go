@@ -176,7 +176,7 @@ func closeRings(g orb.Geometry) (orb.Geometry, int) {
 	fix := func(p orb.Polygon) orb.Polygon {
 		out := make(orb.Polygon, len(p))
 		for i, r := range p {
-			if len(r) >= 3 && !r.Closed() {
+			if len(r) >= 3 && r[0] != r[len(r)-1] {
 				r = append(r[:len(r):len(r)], r[0])
 				n++
 			}

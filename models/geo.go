@@ -132,7 +132,7 @@ func ParseArea(s string) (orb.Geometry, error) {
 			if len(ring) < 4 {
 				return nil, fmt.Errorf("polygon %d ring %d has %d points; a ring needs at least 4", i, j, len(ring))
 			}
-			if !ring.Closed() {
+			if ring[0] != ring[len(ring)-1] {
 				return nil, fmt.Errorf("polygon %d ring %d is not closed: its last point must repeat its first", i, j)
 			}
 		}

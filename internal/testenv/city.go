@@ -1,0 +1,78 @@
+package testenv
+
+import (
+	"context"
+	_ "embed"
+	"testing"
+	"time"
+
+	"github.com/city-eyes/cityeyes/models"
+)
+
+// PhotoJPEG is a real camera photo (640×480, with EXIF GPS tags) from the shared data set
+// (ianare/exif-samples, CC BY-SA 4.0).
+//
+//go:embed testdata/DSCN0010.jpg
+var PhotoJPEG []byte
+
+// CityYAML is a small test city, "testville": two square areas side by side, a department
+// per area's kind of work, a triage desk, a routing rule, and one account per role.
+//
+//	area west: lon -1.0..0.0, lat 0.0..1.0     area east: lon 0.0..1.0, lat 0.0..1.0
+const CityYAML = `
+jurisdiction: {id: testville, name: Testville, timezone: Europe/London}
+areas:
+  type: FeatureCollection
+  features:
+    - type: Feature
+      id: west
+      properties: {name: West}
+      geometry: {type: Polygon, coordinates: [[[-1, 0], [0, 0], [0, 1], [-1, 1], [-1, 0]]]}
+    - type: Feature
+      id: east
+      properties: {name: East}
+      geometry: {type: Polygon, coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+departments:
+  - {code: ROADS, name: Roads}
+  - {code: PARKS, name: Parks}
+  - {code: DESK, name: Triage desk}
+triage_department: DESK
+categories:
+  - code: pothole
+    name: Pothole
+    group: Streets
+    department: ROADS
+    sla_hours: 48
+    attributes:
+      - {code: depth, datatype: singlevaluelist, required: true, description: "How deep?", values: [{key: shallow, name: Shallow}, {key: deep, name: Deep}]}
+      - {code: width_cm, datatype: number, required: false, description: "How wide, in cm?"}
+  - {code: tree, name: Fallen tree, group: Parks, department: PARKS, sla_hours: 24}
+  - {code: other, name: Something else, group: Other}
+routing:
+  - {category: pothole, area: east, department: PARKS}
+staff:
+  - {email: roads@test.example, name: Roads handler, role: handler, department: ROADS, password: roads-pass}
+  - {email: parks@test.example, name: Parks handler, role: handler, department: PARKS, password: parks-pass}
+  - {email: desk@test.example, name: Desk handler, role: handler, department: DESK, password: desk-pass}
+  - {email: boss@test.example, name: Supervisor, role: supervisor, password: boss-pass}
+open311_api_keys: [{key: test-open311-key, name: Test client}]
+`
+
+// Points of the test city.
+const (
+	WestLat, WestLon = 0.5, -0.5
+	EastLat, EastLon = 0.5, 0.5
+)
+
+// City applies the test city to db and returns the parsed configuration.
+func City(t testing.TB, db *models.DB) *models.CityConfig {
+	t.Helper()
+	cfg, err := models.ParseCityConfig([]byte(CityYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ApplyCityConfig(context.Background(), cfg, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
