@@ -125,7 +125,7 @@ func (db *DB) CreateCase(ctx context.Context, nc NewCase, now time.Time) (*Case,
 			}
 		}
 		outboxID := NewID()
-		return tx.addOutbox(ctx, outboxID, TaskRoute, RoutePayload{OutboxID: outboxID, CaseID: c.ID}, now)
+		return tx.addOutbox(ctx, outboxID, TaskRoute, RoutePayload{OutboxID: outboxID, CaseID: c.ID}, now, now)
 	})
 	if err == nil {
 		return c, nil
@@ -299,7 +299,7 @@ func (db *DB) Transition(ctx context.Context, ch Change, now time.Time) (*Case, 
 		}
 		if ev.Public {
 			id := NewID()
-			if err := tx.addOutbox(ctx, id, TaskNotify, NotifyPayload{OutboxID: id, EventID: ev.ID}, now); err != nil {
+			if err := tx.addOutbox(ctx, id, TaskNotify, NotifyPayload{OutboxID: id, EventID: ev.ID}, now, now); err != nil {
 				return err
 			}
 		}
@@ -546,12 +546,12 @@ func (db *DB) ReporterCases(ctx context.Context, reporterID, cursor string, limi
 
 // addOutbox writes a task for the relay in the current transaction. Its payload carries the
 // outbox id, which is also the task id, so the task can mark its row done.
-func (db *DB) addOutbox(ctx context.Context, id, taskType string, payload any, processAt time.Time) error {
+func (db *DB) addOutbox(ctx context.Context, id, taskType string, payload any, processAt, now time.Time) error {
 	b, err := json.Marshal(payload)
 	if err != nil {
 		return err
 	}
-	now := time.Now().UTC()
+	now = now.UTC()
 	return db.q(ctx).Create(&Outbox{
 		ID: id, TaskType: taskType, Payload: string(b),
 		ProcessAt: processAt.UTC(), NextAttemptAt: now, CreatedAt: now,

@@ -1,0 +1,174 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/city-eyes/cityeyes/internal/testenv"
+	"github.com/city-eyes/cityeyes/models"
+	"github.com/city-eyes/cityeyes/notifications"
+	"github.com/city-eyes/cityeyes/notifications/fcmfake"
+	"github.com/city-eyes/cityeyes/workflows"
+)
+
+var ctx = context.Background()
+
+type fixture struct {
+	db     *models.DB
+	redis  asynq.RedisConnOpt
+	fcm    *fcmfake.Server
+	worker *workflows.Worker
+	now    time.Time
+	caseID string
+}
+
+// newFixture makes a test city with one submitted case from a citizen with one device.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{db: testenv.DB(t), redis: testenv.Redis(t), fcm: fcmfake.New(), now: time.Now()}
+	t.Cleanup(f.fcm.Close)
+	testenv.City(t, f.db)
+	push, err := notifications.NewFCM(ctx, notifications.FCMConfig{ProjectID: "p", Endpoint: f.fcm.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.worker = workflows.New(workflows.Config{DB: f.db, Redis: f.redis, Push: push, Now: func() time.Time { return f.now }, Lease: time.Minute})
+	u, _, err := f.db.RegisterDevice(ctx, models.DeviceRegistration{DeviceID: "wf-device-1", Platform: "ios", PushToken: "tok-wf", Locale: "zh-CN"}, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := f.db.LoadAreaIndex(ctx)
+	loc, _ := idx.Locate(testenv.WestLat, testenv.WestLon)
+	cat, _ := f.db.CategoryByCode(ctx, "testville", "tree")
+	c, err := f.db.CreateCase(ctx, models.NewCase{ID: models.NewID(), ReporterID: u.ID, JurisdictionID: "testville",
+		CategoryID: cat.ID, AreaID: loc.AreaID, Description: "tree down", Lat: testenv.WestLat, Lon: testenv.WestLon}, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.caseID = c.ID
+	return f
+}
+
+// pending returns the outbox rows due now as the tasks the relay would enqueue.
+func (f *fixture) pending(t *testing.T) []*asynq.Task {
+	t.Helper()
+	var tasks []*asynq.Task
+	_, err := f.db.ClaimOutbox(ctx, f.now.Add(time.Hour), 100, time.Minute, func(o models.Outbox) error {
+		tasks = append(tasks, asynq.NewTask(o.TaskType, []byte(o.Payload)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tasks
+}
+
+// TestTasksRunTwiceDoOnce runs every task twice, as a retry or a second hand-over would:
+// the case is routed once and each public event is pushed once.
+func TestTasksRunTwiceDoOnce(t *testing.T) {
+	f := newFixture(t)
+	mux := f.worker.Mux()
+	route := f.pending(t)
+	if len(route) != 1 || route[0].Type() != models.TaskRoute {
+		t.Fatalf("outbox: %v", route)
+	}
+	for range 2 {
+		if err := mux.ProcessTask(ctx, route[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := f.db.Case(ctx, f.caseID)
+	if c.Status != models.StatusDispatched || c.Version != 2 {
+		t.Fatalf("after routing twice: %s v%d", c.Status, c.Version)
+	}
+	notify := f.pending(t)
+	if len(notify) != 1 || notify[0].Type() != models.TaskNotify {
+		t.Fatalf("outbox after routing: %v", notify)
+	}
+	for range 2 {
+		if err := mux.ProcessTask(ctx, notify[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := f.fcm.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("FCM got %d pushes, want 1", len(msgs))
+	}
+	m := msgs[0]
+	var p models.NotifyPayload
+	_ = json.Unmarshal(notify[0].Payload(), &p)
+	if m.Token != "tok-wf" || m.Data["report_id"] != f.caseID || m.Data["status"] != "dispatched" || m.Data["event_id"] == "" {
+		t.Fatalf("push %+v", m)
+	}
+	title, body := notifications.Text("zh-CN", "dispatched", "", c.Number)
+	if m.Title != title || m.Body != body {
+		t.Fatalf("push text %q / %q, want the device's locale: %q / %q", m.Title, m.Body, title, body)
+	}
+	if rest := f.pending(t); len(rest) != 0 {
+		t.Fatalf("outbox rows left undone: %v", rest)
+	}
+}
+
+// TestPushFailureIsRetriedWithoutDuplicates: FCM is down for the first attempt; the task
+// fails (Asynq retries it) and the retry pushes once.
+func TestPushFailureIsRetriedWithoutDuplicates(t *testing.T) {
+	f := newFixture(t)
+	mux := f.worker.Mux()
+	if err := mux.ProcessTask(ctx, f.pending(t)[0]); err != nil {
+		t.Fatal(err)
+	}
+	notify := f.pending(t)[0]
+	f.fcm.FailNext(5) // firebase-admin itself retries 4 times
+	if err := mux.ProcessTask(ctx, notify); err == nil {
+		t.Fatal("the task succeeded while FCM was down; it must fail so that it is retried")
+	}
+	if err := mux.ProcessTask(ctx, notify); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.fcm.Messages()); n != 1 {
+		t.Fatalf("FCM got %d pushes, want 1", n)
+	}
+}
+
+// TestRelayHandsOverAgainAfterRedisLoss: the relay enqueues with the outbox id as task id
+// (a second enqueue is a no-op), and when Redis loses the task, hands it over again after
+// the lease.
+func TestRelayHandsOverAgainAfterRedisLoss(t *testing.T) {
+	f := newFixture(t)
+	insp := asynq.NewInspector(f.redis)
+	defer insp.Close()
+	if n, err := f.worker.RelayOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("relay: %d, %v", n, err)
+	}
+	tasks, err := insp.ListPendingTasks("default")
+	if err != nil || len(tasks) != 1 || tasks[0].Type != models.TaskRoute {
+		t.Fatalf("pending tasks %v, %v", tasks, err)
+	}
+	id := tasks[0].ID
+	if n, _ := f.worker.RelayOnce(ctx); n != 0 {
+		t.Fatalf("relay handed over %d rows again within the lease", n)
+	}
+	if err := insp.DeleteTask("default", id); err != nil { // Redis loses the task
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(2 * time.Minute)
+	if n, err := f.worker.RelayOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("relay after the lease: %d, %v", n, err)
+	}
+	tasks, _ = insp.ListPendingTasks("default")
+	if len(tasks) != 1 || tasks[0].ID != id {
+		t.Fatalf("after redelivery: %v, want the same task id %s", tasks, id)
+	}
+	// Handed over once more while still queued: the task id makes it a no-op.
+	f.now = f.now.Add(2 * time.Minute)
+	if _, err := f.worker.RelayOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tasks, _ = insp.ListPendingTasks("default"); len(tasks) != 1 {
+		t.Fatalf("%d pending tasks, want 1", len(tasks))
+	}
+}
