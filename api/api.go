@@ -78,7 +78,8 @@ func New(cfg Config) *fiber.App {
 		ErrorHandler: s.handleError,
 		// Photos are streamed from the connection to the object store as they arrive,
 		// never held whole in memory; each handler bounds what it reads.
-		StreamRequestBody:     true,
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
 		BodyLimit:             cfg.MaxPhotos*int(cfg.MaxPhotoBytes) + 1<<20,
 		ReadTimeout:           2 * time.Minute,
 		WriteTimeout:          2 * time.Minute,

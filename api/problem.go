@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"io"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
@@ -35,6 +36,19 @@ var kinds = []struct {
 	{models.ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported-media-type"},
 	{models.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 	{storage.ErrUnavailable, http.StatusServiceUnavailable, "storage-unavailable"},
+}
+
+// discardBody reads what is left of a refused request's streamed body, so the connection
+// can carry the next request; past a bound it is cheaper to close the connection instead.
+func discardBody(c *fiber.Ctx) {
+	r := c.Context().RequestBodyStream()
+	if r == nil {
+		return
+	}
+	const bound = 4 << 20
+	if n, _ := io.CopyN(io.Discard, r, bound); n == bound {
+		c.Set(fiber.HeaderConnection, "close")
+	}
 }
 
 // handleError is the one place errors become responses. Errors of a known kind show their
@@ -75,6 +89,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if !matched {
 		s.log.Error("internal error", "method", c.Method(), "path", c.Path(), "err", err)
 	}
+	discardBody(c)
 	p.Title = http.StatusText(p.Status)
 	p.Type = "urn:cityeyes:problem:" + p.Type
 	c.Set(fiber.HeaderContentType, "application/problem+json")

@@ -1,0 +1,164 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+	"testing"
+
+	"github.com/city-eyes/cityeyes/internal/testenv"
+)
+
+// TestCaseActions drives a case through handler actions and the reporter's feedback, and
+// refuses what the lifecycle or the roles do not allow.
+func TestCaseActions(t *testing.T) {
+	h := newHarness(t)
+	citizen := h.citizen("device-actions")
+	roads := h.staff("roads@test.example", "roads-pass")
+	parks := h.staff("parks@test.example", "parks-pass")
+	boss := h.staff("boss@test.example", "boss-pass")
+	_, r, _ := h.submit(citizen, "actions", goodReport(photo(testenv.PhotoJPEG))...)
+	h.route(r.ID)
+	steps := []struct {
+		name   string
+		token  string
+		body   any
+		status int
+		want   string // status after, or problem type
+	}{
+		{"citizen may not act as staff", citizen, ActionRequest{Action: "accept"}, 403, "wrong-role"},
+		{"other department", parks, ActionRequest{Action: "accept"}, 403, "other-department"},
+		{"unknown action", roads, ActionRequest{Action: "explode"}, 422, "unknown-action"},
+		{"start before accept", roads, ActionRequest{Action: "start"}, 409, "action-not-allowed"},
+		{"stale version", roads, ActionRequest{Action: "accept", Version: 1}, 409, "stale-version"},
+		{"accept", roads, ActionRequest{Action: "accept", Version: 2}, 200, "accepted"},
+		{"accept twice", roads, ActionRequest{Action: "accept"}, 409, "action-not-allowed"},
+		{"comment needs a note", roads, ActionRequest{Action: "comment"}, 422, "note-required"},
+		{"transfer to an unknown department", roads, ActionRequest{Action: "transfer", Department: "NOPE"}, 422, "unknown-department"},
+		{"transfer to parks", roads, ActionRequest{Action: "transfer", Department: "PARKS", Note: "trees"}, 200, "dispatched"},
+		{"roads no longer may", roads, ActionRequest{Action: "accept"}, 403, "other-department"},
+		{"parks accepts", parks, ActionRequest{Action: "accept"}, 200, "accepted"},
+		{"close without resolution", parks, ActionRequest{Action: "close"}, 422, "resolution-required"},
+		{"resolve", parks, ActionRequest{Action: "resolve", Note: "cleared", Public: true}, 200, "resolved"},
+		{"supervisor comments", boss, ActionRequest{Action: "comment", Note: "thanks", Public: true}, 200, "resolved"},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			resp, body := h.json("POST", "/v1/cases/"+r.ID+"/actions", s.token, s.body)
+			if resp.StatusCode != s.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, s.status, body)
+			}
+			var out struct{ Status, Type string }
+			_ = json.Unmarshal(body, &out)
+			if s.status == 200 && out.Status != s.want || s.status != 200 && out.Type != "urn:cityeyes:problem:"+s.want {
+				t.Fatalf("got %s, want %s", body, s.want)
+			}
+		})
+	}
+	feedback := []struct {
+		name   string
+		token  string
+		body   FeedbackRequest
+		status int
+	}{
+		{"rating out of range", citizen, FeedbackRequest{Action: "confirm", Rating: 6}, 422},
+		{"unknown action", citizen, FeedbackRequest{Action: "applaud"}, 422},
+		{"another citizen", h.citizen("device-stranger"), FeedbackRequest{Action: "confirm"}, 404},
+		{"reopen", citizen, FeedbackRequest{Action: "reopen", Comment: "still there"}, 200},
+	}
+	for _, f := range feedback {
+		t.Run("feedback: "+f.name, func(t *testing.T) {
+			resp, body := h.json("POST", "/v1/reports/"+r.ID+"/feedback", f.token, f.body)
+			if resp.StatusCode != f.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, f.status, body)
+			}
+		})
+	}
+	var after Report
+	_, body := h.do("GET", "/v1/reports/"+r.ID, citizen, nil, "")
+	_ = json.Unmarshal(body, &after)
+	if after.Status != "dispatched" || after.Department == nil || *after.Department != "PARKS" {
+		t.Fatalf("reopened case: %s %v, want dispatched back to PARKS", after.Status, after.Department)
+	}
+	if resp, _ := h.json("POST", "/v1/reports/"+r.ID+"/feedback", citizen, FeedbackRequest{Action: "confirm"}); resp.StatusCode != 409 {
+		t.Fatalf("confirm while dispatched: %d, want 409", resp.StatusCode)
+	}
+}
+
+// TestQueue pages through a department's queue and checks who sees which cases.
+func TestQueue(t *testing.T) {
+	h := newHarness(t)
+	citizen := h.citizen("device-queue")
+	var west, east []string
+	for i := range 5 {
+		h.now = h.now.Add(time.Second) // the queue is oldest first
+		_, r, _ := h.submit(citizen, fmt.Sprint("w", i), goodReport()...)
+		h.route(r.ID)
+		west = append(west, r.ID)
+		_, r, _ = h.submit(citizen, fmt.Sprint("e", i), field("category", "pothole"), field("description", "x"),
+			field("lat", "0.5"), field("lon", "0.5"), field("attr.depth", "shallow"))
+		h.route(r.ID)
+		east = append(east, r.ID)
+	}
+	list := func(token, query string) ([]string, string, int) {
+		resp, body := h.do("GET", "/v1/queue"+query, token, nil, "")
+		var p Page[Report]
+		_ = json.Unmarshal(body, &p)
+		var ids []string
+		for _, r := range p.Items {
+			ids = append(ids, r.ID)
+		}
+		return ids, p.NextCursor, resp.StatusCode
+	}
+	roads := h.staff("roads@test.example", "roads-pass")
+	var all []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		ids, next, status := list(roads, "?limit=2&cursor="+cursor)
+		if status != 200 || pages > 5 {
+			t.Fatalf("page %d: %d", pages, status)
+		}
+		all = append(all, ids...)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if fmt.Sprint(all) != fmt.Sprint(west) {
+		t.Fatalf("ROADS queue paged %v, want the west cases oldest first %v", all, west)
+	}
+	parks := h.staff("parks@test.example", "parks-pass")
+	if ids, _, _ := list(parks, "?sort=due"); fmt.Sprint(ids) != fmt.Sprint(east) {
+		t.Fatalf("PARKS queue %v, want the east cases (routed there by rule) %v", ids, east)
+	}
+	if ids, _, _ := list(h.staff("boss@test.example", "boss-pass"), "?limit=100"); len(ids) != 10 {
+		t.Fatalf("the supervisor sees %d cases, want the city's 10", len(ids))
+	}
+	if _, _, status := list(roads, "?status=lost"); status != 422 {
+		t.Fatalf("bad status filter: %d", status)
+	}
+	if _, _, status := list(roads, "?cursor=bogus"); status != 422 {
+		t.Fatalf("bad cursor: %d", status)
+	}
+	if _, _, status := list(citizen, ""); status != 403 {
+		t.Fatalf("citizen reads the queue: %d", status)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	h := newHarness(t)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if resp, body := h.do("GET", path, "", nil, ""); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	h.do("GET", "/v1/categories?lat=0.5&lon=0.5", "", nil, "")
+	resp, body := h.do("GET", "/metrics", "", nil, "")
+	if resp.StatusCode != 200 || !contains(string(body), `cityeyes_http_request_duration_seconds_count{method="GET",route="/v1/categories",status="200"} 1`) {
+		t.Fatalf("metrics: %d\n%.2000s", resp.StatusCode, body)
+	}
+	resp, body = h.doUnchecked("GET", "/v1/nowhere", "", nil, "")
+	if resp.StatusCode != 404 || !contains(string(body), "no-such-route") {
+		t.Fatalf("unknown route: %d %s", resp.StatusCode, body)
+	}
+}
