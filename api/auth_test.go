@@ -86,3 +86,12 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("unknown platform: %d", resp.StatusCode)
 	}
 }
+
+func TestOversizedJSONIs413(t *testing.T) {
+	h := newHarness(t)
+	body := []byte(`{"email":"` + strings.Repeat("a", 20<<10) + `@x","password":"p"}`)
+	resp, data := h.do("POST", "/v1/auth/login", "", body, "application/json")
+	if resp.StatusCode != 413 || !strings.Contains(string(data), "body-too-large") {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -69,7 +70,7 @@ func (s *Server) caseAction(c *fiber.Ctx) error {
 		return models.Problemf(models.ErrInvalid, "unknown-action",
 			"action %q is not one of accept, reject, start, resolve, close, transfer, assign, comment, dispatch", req.Action)
 	}
-	if len(req.Note) > maxDescription {
+	if utf8.RuneCountInString(req.Note) > maxDescription {
 		return models.Problemf(models.ErrInvalid, "note-too-long", "note is over %d characters", maxDescription)
 	}
 	if action == models.ActionComment && strings.TrimSpace(req.Note) == "" {
@@ -128,7 +129,7 @@ func (s *Server) feedback(c *fiber.Ctx) error {
 	if req.Rating != 0 && (req.Rating < 1 || req.Rating > 5) {
 		return models.Problemf(models.ErrInvalid, "invalid-rating", "rating must be a whole number from 1 to 5")
 	}
-	if len(req.Comment) > maxDescription {
+	if utf8.RuneCountInString(req.Comment) > maxDescription {
 		return models.Problemf(models.ErrInvalid, "comment-too-long", "comment is over %d characters", maxDescription)
 	}
 	if ch.Action == models.ActionReopen {

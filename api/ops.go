@@ -79,6 +79,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		h.Checks[name] = "ok"
 	}
 	if h.Status != "ok" {
+		c.Set(fiber.HeaderRetryAfter, "5")
 		return c.Status(fiber.StatusServiceUnavailable).JSON(h)
 	}
 	return c.JSON(h)

@@ -83,7 +83,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if p.Status == http.StatusServiceUnavailable {
 		// A dependency is away; the detail of why stays in the log.
 		c.Set(fiber.HeaderRetryAfter, "5")
-		p.Detail = "a service this request needs is briefly unavailable; retry in a few seconds with the same Idempotency-Key"
+		p.Detail = "a service this request needs is briefly unavailable; retry in a few seconds (a report with the same Idempotency-Key, so it is not filed twice)"
 		s.log.Warn("unavailable", "path", c.Path(), "err", err)
 	}
 	if !matched {

@@ -183,11 +183,12 @@ func readJSON(c *fiber.Ctx, v any, max int64) error {
 	if r == nil {
 		r = strings.NewReader(string(c.Body()))
 	}
-	dec := json.NewDecoder(io.LimitReader(r, max+1))
-	if err := dec.Decode(v); err != nil {
-		var tooLarge *json.SyntaxError
-		_ = errors.As(err, &tooLarge)
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+	lr := &io.LimitedReader{R: r, N: max + 1}
+	if err := json.NewDecoder(lr).Decode(v); err != nil {
+		switch {
+		case lr.N <= 0:
+			return models.Problemf(models.ErrTooLarge, "body-too-large", "the JSON body is over %d bytes", max)
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 			return models.Problemf(models.ErrMalformed, "malformed-json", "the JSON body is empty or cut short")
 		}
 		return models.Problemf(models.ErrMalformed, "malformed-json", "the JSON body cannot be read: %v", err)
