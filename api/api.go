@@ -80,11 +80,11 @@ func New(cfg Config) *fiber.App {
 		// never held whole in memory; each handler bounds what it reads.
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
-		BodyLimit:             cfg.MaxPhotos*int(cfg.MaxPhotoBytes) + 1<<20,
-		ReadTimeout:           2 * time.Minute,
-		WriteTimeout:          2 * time.Minute,
-		IdleTimeout:           2 * time.Minute,
-		DisableStartupMessage: true,
+		BodyLimit:                    cfg.MaxPhotos*int(cfg.MaxPhotoBytes) + 1<<20,
+		ReadTimeout:                  2 * time.Minute,
+		WriteTimeout:                 2 * time.Minute,
+		IdleTimeout:                  2 * time.Minute,
+		DisableStartupMessage:        true,
 	})
 	s.routes(app)
 	return app

@@ -3,8 +3,8 @@ package api
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/city-eyes/cityeyes/internal/testenv"
 )

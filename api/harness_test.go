@@ -136,7 +136,7 @@ func form(parts ...part) ([]byte, string) {
 }
 
 func field(name, value string) part { return part{name: name, data: []byte(value)} }
-func photo(data []byte) part       { return part{name: "photo", filename: "p.jpg", data: data} }
+func photo(data []byte) part        { return part{name: "photo", filename: "p.jpg", data: data} }
 
 // goodReport is a valid pothole report in the west area, with answers.
 func goodReport(extra ...part) []part {
