@@ -13,6 +13,10 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -79,4 +83,35 @@ func provider(db *sql.DB, dialect Dialect) (*goose.Provider, error) {
 		return nil, fmt.Errorf("no migrations for database %q", dialect)
 	}
 	return goose.NewProvider(gd, db, sub, opts...)
+}
+
+// DownTo rolls the schema back to version (0: empty). For tests and for an operator
+// undoing a release; it loses the data of the tables it drops.
+func DownTo(ctx context.Context, db *sql.DB, dialect Dialect, version int64) error {
+	p, err := provider(db, dialect)
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, version)
+	return err
+}
+
+// Versions lists the migration versions defined for a dialect, in order: the number each
+// file name starts with.
+func Versions(dialect Dialect) ([]int64, error) {
+	names, err := fs.Glob(files, string(dialect)+"/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var vs []int64
+	for _, name := range names {
+		num, _, _ := strings.Cut(path.Base(name), "_")
+		v, err := strconv.ParseInt(num, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: the name must start with its version number", name)
+		}
+		vs = append(vs, v)
+	}
+	slices.Sort(vs)
+	return vs, nil
 }

@@ -113,21 +113,34 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	return c, nil
 }
 
-// localSecret returns the secret kept in path, making it on first use.
+// localSecret returns the secret kept in path, making it on first use. The file is created
+// exclusively, so an api and a worker started together on a fresh data directory agree on
+// one secret.
 func localSecret(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
+	for range 2 {
+		if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			return strings.TrimSpace(string(b)), nil
+		}
+		buf := make([]byte, 32)
+		if _, err := rand.Read(buf); err != nil {
+			return "", err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue // another process made it first: read theirs
+		}
+		if err != nil {
+			return "", fmt.Errorf("keep the generated JWT secret: %w", err)
+		}
+		s := hex.EncodeToString(buf)
+		_, werr := f.WriteString(s + "\n")
+		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+			return "", fmt.Errorf("keep the generated JWT secret: %w", err)
+		}
+		return s, nil
 	}
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
-		return "", err
-	}
-	s := hex.EncodeToString(buf)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("keep the generated JWT secret: %w", err)
-	}
-	return s, nil
+	return "", fmt.Errorf("%s exists but is empty; remove it to have a new secret made", path)
 }
