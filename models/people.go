@@ -100,7 +100,9 @@ func (db *DB) RecordNotifications(ctx context.Context, ev *CaseEvent, push bool,
 		}
 		recipients := []string{c.ReporterID}
 		for _, uid := range recipients {
-			n := Notification{ID: NewID(), UserID: uid, CaseID: c.ID, EventID: ev.ID, Status: ev.ToStatus, CreatedAt: now}
+			// The entry carries the event's time, not the task's, so the inbox reads in the
+			// order things happened even when tasks ran out of order.
+			n := Notification{ID: NewID(), UserID: uid, CaseID: c.ID, EventID: ev.ID, Status: ev.ToStatus, CreatedAt: ev.CreatedAt}
 			if ev.ToStatus == StatusClosed {
 				n.Resolution = c.Resolution
 			}

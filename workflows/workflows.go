@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -215,7 +216,9 @@ func (w *Worker) handleNotify(ctx context.Context, t *asynq.Task) error {
 		token := *pp.Device.PushToken
 		id, err := w.cfg.Push.Send(ctx, notifications.Message{
 			Token: token, Title: title, Body: body,
-			Data: map[string]string{"report_id": c.ID, "status": string(ev.ToStatus), "event_id": ev.ID},
+			// seq orders the pushes of one report: they may arrive out of order, and an app
+			// can ignore one older than what it shows.
+			Data: map[string]string{"report_id": c.ID, "status": string(ev.ToStatus), "event_id": ev.ID, "seq": strconv.Itoa(ev.Seq)},
 		})
 		now := w.cfg.Now()
 		switch {

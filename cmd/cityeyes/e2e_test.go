@@ -388,10 +388,15 @@ func TestCaseLoop(t *testing.T) {
 	if len(inbox.Items) != len(events) {
 		t.Fatalf("inbox has %d entries, want %d", len(inbox.Items), len(events))
 	}
+	var inboxOrder []string
 	for _, n := range inbox.Items {
 		if n.ReportID != r.ID || events[n.EventID] != n.Status {
 			t.Fatalf("inbox entry %+v does not match a public event", n)
 		}
+		inboxOrder = append([]string{n.Status}, inboxOrder...)
+	}
+	if !slices.Equal(inboxOrder, statuses) {
+		t.Fatalf("inbox, oldest first: %v; want the order of events %v", inboxOrder, statuses)
 	}
 	var mine struct{ Items []report }
 	in.must(in.call("GET", "/v1/me/reports", citizen, nil, &mine), 200)
