@@ -108,6 +108,7 @@ func (s *Server) routes(app *fiber.App) {
 	v1 := app.Group("/v1")
 	v1.Post("/auth/device", s.registerDevice)
 	v1.Post("/auth/login", s.login)
+	v1.Post("/auth/refresh", s.refresh)
 	v1.Get("/categories", s.listCategories)
 
 	v1.Post("/reports", citizen, s.createReport)
@@ -119,6 +120,11 @@ func (s *Server) routes(app *fiber.App) {
 
 	v1.Get("/queue", s.auth(models.RoleHandler, models.RoleSupervisor), s.queue)
 	v1.Post("/cases/:id/actions", s.auth(models.RoleHandler, models.RoleSupervisor), s.caseAction)
+
+	admin := s.auth(models.RoleAdmin)
+	v1.Get("/admin/staff", admin, s.listStaff)
+	v1.Post("/admin/staff", admin, s.createStaff)
+	v1.Patch("/admin/staff/:id", admin, s.updateStaff)
 
 	app.Use(func(c *fiber.Ctx) error {
 		return models.Problemf(models.ErrNotFound, "no-such-route", "there is no %s %s; see openapi.yaml for the routes", c.Method(), c.Path())

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 const (
 	citizenTokenTTL = 30 * 24 * time.Hour
 	staffTokenTTL   = 12 * time.Hour
+	refreshTokenTTL = 7 * 24 * time.Hour
 )
 
 // claims are what a bearer token says of its holder.
@@ -80,14 +82,30 @@ func (s *Server) auth(roles ...models.Role) fiber.Handler {
 			}
 			return models.Problemf(models.ErrUnauthorized, "invalid-token", "%s", detail)
 		}
-		allowed := false
-		for _, r := range roles {
-			allowed = allowed || r == cl.Role
+		// The token names the user; what they may do is read from their account on every
+		// request, so a disabled account or a handler moved to another department takes
+		// effect at once, not when the token expires.
+		u, err := s.db.User(c.UserContext(), cl.Subject)
+		if errors.Is(err, models.ErrNotFound) {
+			return models.Problemf(models.ErrUnauthorized, "invalid-token", "the bearer token's account no longer exists; sign in again")
 		}
-		if !allowed {
-			return models.Problemf(models.ErrForbidden, "wrong-role", "this route is not for a %s", cl.Role)
+		if err != nil {
+			return err
 		}
-		c.Locals("principal", &principal{UserID: cl.Subject, Role: cl.Role, JurisdictionID: cl.JurisdictionID, DepartmentID: cl.DepartmentID})
+		if u.Disabled {
+			return models.Problemf(models.ErrUnauthorized, "account-disabled", "this account is disabled; ask an administrator")
+		}
+		if !slices.Contains(roles, u.Role) {
+			return models.Problemf(models.ErrForbidden, "wrong-role", "this route is not for a %s", u.Role)
+		}
+		p := &principal{UserID: u.ID, Role: u.Role}
+		if u.JurisdictionID != nil {
+			p.JurisdictionID = *u.JurisdictionID
+		}
+		if u.DepartmentID != nil {
+			p.DepartmentID = *u.DepartmentID
+		}
+		c.Locals("principal", p)
 		return c.Next()
 	}
 }
@@ -151,11 +169,35 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if u.Disabled {
 		return models.Problemf(models.ErrForbidden, "account-disabled", "this account is disabled; ask an administrator")
 	}
+	return s.staffSession(c, u)
+}
+
+// refresh swaps a refresh token for a new access token and a new refresh token
+// (POST /v1/auth/refresh).
+func (s *Server) refresh(c *fiber.Ctx) error {
+	var req RefreshRequest
+	if err := readJSON(c, &req, 4<<10); err != nil {
+		return err
+	}
+	u, err := s.db.UseRefreshToken(c.UserContext(), req.RefreshToken, s.now())
+	if err != nil {
+		return err
+	}
+	return s.staffSession(c, u)
+}
+
+// staffSession answers a sign-in or a refresh: an access token for a working day and a
+// refresh token, good once, for a week.
+func (s *Server) staffSession(c *fiber.Ctx, u *models.User) error {
 	tok, exp, err := s.issueToken(u)
 	if err != nil {
 		return err
 	}
-	resp := LoginResponse{Token: tok, Role: string(u.Role), ExpiresAt: exp, UserID: u.ID}
+	refresh, err := s.db.IssueRefreshToken(c.UserContext(), u.ID, refreshTokenTTL, s.now())
+	if err != nil {
+		return err
+	}
+	resp := LoginResponse{Token: tok, RefreshToken: refresh, Role: string(u.Role), ExpiresAt: exp, UserID: u.ID}
 	if u.JurisdictionID != nil {
 		resp.Jurisdiction = *u.JurisdictionID
 	}

@@ -199,3 +199,5 @@ func (h *harness) nothingWritten() {
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func (h *harness) testSecret() []byte { return testenv.Secret }
+
+func (h *harness) adminToken() string { return h.staff("admin@test.example", "admin-pass") }

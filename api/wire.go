@@ -39,11 +39,39 @@ type LoginRequest struct {
 // LoginResponse is a member of staff's token.
 type LoginResponse struct {
 	Token        string    `json:"token"`
+	RefreshToken string    `json:"refresh_token"`
 	UserID       string    `json:"user_id"`
 	Role         string    `json:"role"`
 	Jurisdiction string    `json:"jurisdiction"`
 	Department   *string   `json:"department"`
 	ExpiresAt    time.Time `json:"expires_at"`
+}
+
+// RefreshRequest swaps a refresh token for new tokens.
+type RefreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// Staff is a member of staff as administrators see them.
+type Staff struct {
+	ID         string    `json:"id"`
+	Email      string    `json:"email"`
+	Name       string    `json:"name"`
+	Role       string    `json:"role"`
+	Department *string   `json:"department"`
+	Disabled   bool      `json:"disabled"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// StaffRequest creates a member of staff (all of email, role, password) or changes one
+// (only the fields given).
+type StaffRequest struct {
+	Email      *string `json:"email,omitempty"`
+	Name       *string `json:"name,omitempty"`
+	Role       *string `json:"role,omitempty"`
+	Department *string `json:"department,omitempty"`
+	Password   *string `json:"password,omitempty"`
+	Disabled   *bool   `json:"disabled,omitempty"`
 }
 
 // CategoryList is the answer to "what can I report here?".

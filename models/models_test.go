@@ -370,7 +370,7 @@ func TestCityConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, err := db.ApplyCityConfig(ctx, cfg, time.Now())
-	if err != nil || first.Unchanged || first.Areas != 2 || first.Categories != 3 || first.StaffCreated != 4 || first.Rules != 1 {
+	if err != nil || first.Unchanged || first.Areas != 2 || first.Categories != 3 || first.StaffCreated != 5 || first.Rules != 1 {
 		t.Fatalf("first apply: %+v, %v", first, err)
 	}
 	before, _ := db.Departments(ctx, "testville")

@@ -14,6 +14,9 @@ type Jurisdiction struct {
 	TriageDepartmentID *string
 	NextCaseSeq        int64
 	ConfigHash         string
+	Calendar           string // JSON Calendar: the working hours and holidays deadlines count in
+	ConfirmWindowHours int    // how long a reporter may confirm or reopen a resolved case
+	EscalationHours    int    // working hours between escalation levels of an overdue case
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
 }
@@ -39,6 +42,7 @@ type Category struct {
 	DepartmentID   *string
 	SLAHours       int    `gorm:"column:sla_hours"`
 	Attributes     string // JSON array of Attribute
+	AfterPhoto     string // "required" or "optional": an "after" photo when resolving
 	Active         bool
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
@@ -128,6 +132,9 @@ type Case struct {
 	ResolvedAt      *time.Time
 	ClosedAt        *time.Time
 	DuplicateOf     *string
+	DeferredUntil   *time.Time // set while the deadline is paused (缓办)
+	RemainingSecs   *int64     `gorm:"column:remaining_seconds"` // working time left when paused
+	EscalationLevel int
 	Supporters      int
 	Version         int
 	CreatedAt       time.Time
@@ -238,4 +245,14 @@ type APIKey struct {
 	KeySHA256      string `gorm:"column:key_sha256"`
 	Name           string
 	CreatedAt      time.Time
+}
+
+// RefreshToken lets a member of staff get a new access token without signing in again.
+type RefreshToken struct {
+	ID          string
+	UserID      string
+	TokenSHA256 string `gorm:"column:token_sha256"`
+	ExpiresAt   time.Time
+	UsedAt      *time.Time
+	CreatedAt   time.Time
 }

@@ -506,6 +506,26 @@ func TestAPIAndWorkerApart(t *testing.T) {
 	}
 }
 
+// TestMigrate runs the migrate command twice: the second run has nothing to apply.
+func TestMigrate(t *testing.T) {
+	in := newInstance(t)
+	getenv := func(k string) string { return in.env[k] }
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"migrate"}, getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "migration(s) applied now") || strings.Contains(out.String(), "(0 migration(s)") {
+		t.Fatalf("first migrate said: %s", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"migrate"}, getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "(0 migration(s) applied now)") {
+		t.Fatalf("second migrate said: %s", out.String())
+	}
+}
+
 // TestConfigApply applies a city configuration twice: the second time changes nothing.
 func TestConfigApply(t *testing.T) {
 	in := newInstance(t)
@@ -519,7 +539,7 @@ func TestConfigApply(t *testing.T) {
 	if err := run(context.Background(), []string{"config", "apply", file}, getenv, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "testville: applied 3 departments, 3 categories, 2 areas, 1 routing rules; 4 staff accounts created") {
+	if !strings.Contains(out.String(), "testville: applied 3 departments, 3 categories, 2 areas, 1 routing rules; 5 staff accounts created") {
 		t.Fatalf("first apply said: %s", out.String())
 	}
 	out.Reset()
@@ -535,4 +555,28 @@ func TestConfigApply(t *testing.T) {
 	if !errors.Is(err, models.ErrInvalid) || !strings.Contains(err.Error(), "categories[1] (tree): sla_hours -5 is negative") {
 		t.Fatalf("a bad file: %v", err)
 	}
+}
+
+// TestUserAdd adds a handler from the command line, who can then sign in.
+func TestUserAdd(t *testing.T) {
+	in := newInstance(t)
+	getenv := func(k string) string { return in.env[k] }
+	dir := t.TempDir()
+	city := filepath.Join(dir, "city.yaml")
+	pw := filepath.Join(dir, "pw")
+	_ = os.WriteFile(city, []byte(testenv.CityYAML), 0o600)
+	_ = os.WriteFile(pw, []byte("a-long-password\n"), 0o600)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"config", "apply", city}, getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"user", "add", "-jurisdiction", "testville", "-email", "cli@test.example", "-role", "handler", "-department", "ROADS", "-password-file", pw}
+	if err := run(context.Background(), args, getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), args, getenv, &out); !errors.Is(err, models.ErrConflict) {
+		t.Fatalf("adding the same email again: %v, want a conflict", err)
+	}
+	in.start("serve")
+	in.login("cli@test.example", "a-long-password")
 }

@@ -6,6 +6,7 @@
 //	cityeyes worker            the workers and the outbox relay only
 //	cityeyes migrate           apply database migrations
 //	cityeyes config apply FILE apply a city configuration (idempotent)
+//	cityeyes user add ...      add a member of staff (see `cityeyes user add -h`)
 //
 // Configuration comes from CITYEYES_* environment variables (see config.go). With none set,
 // everything runs embedded: SQLite under ./data, an in-process Redis-compatible server, the
@@ -55,8 +56,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("usage: cityeyes config apply FILE")
 		}
 		return applyConfig(ctx, cfg, args[1], stdout)
+	case "user":
+		if len(args) == 0 || args[0] != "add" {
+			return fmt.Errorf("usage: cityeyes user add -jurisdiction ID -email E -role R [-department CODE] [-name N] -password-file F")
+		}
+		return addUser(ctx, cfg, args[1:], stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: cityeyes [serve|api|worker|migrate|config apply FILE]")
+		fmt.Fprintln(stdout, "usage: cityeyes [serve|api|worker|migrate|config apply FILE|user add ...]")
 		return nil
 	}
 	return fmt.Errorf("unknown command %q: want serve, api, worker, migrate or config apply FILE", cmd)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -272,4 +274,47 @@ func watchAreas(ctx context.Context, db *models.DB, log *slog.Logger) (func() *m
 		}
 	}()
 	return cur.Load, nil
+}
+
+// addUser adds a member of staff from the command line. The password is read from a file
+// (or a pipe: -password-file /dev/stdin) so that it never shows in the process list.
+func addUser(ctx context.Context, cfg *config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	jurisdiction := fs.String("jurisdiction", "", "the city's id (required)")
+	email := fs.String("email", "", "sign-in email (required)")
+	role := fs.String("role", "", "handler, supervisor or admin (required)")
+	department := fs.String("department", "", "department code (required for a handler)")
+	name := fs.String("name", "", "display name")
+	pwFile := fs.String("password-file", "", "file holding the initial password, at least 10 characters (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *jurisdiction == "" || *email == "" || *role == "" || *pwFile == "" {
+		return fmt.Errorf("user add: -jurisdiction, -email, -role and -password-file are required")
+	}
+	pw, err := os.ReadFile(*pwFile)
+	if err != nil {
+		return err
+	}
+	password := strings.TrimRight(string(pw), "\r\n")
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Jurisdiction(ctx, *jurisdiction); err != nil {
+		return fmt.Errorf("user add: no city %q: %w", *jurisdiction, err)
+	}
+	r := models.Role(*role)
+	in := models.StaffInput{Email: email, Name: name, Role: &r, Password: &password}
+	if *department != "" {
+		in.DepartmentID = department
+	}
+	u, err := db.CreateStaff(ctx, *jurisdiction, in, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "added %s (%s) to %s as %s\n", *u.Email, u.ID, *jurisdiction, u.Role)
+	return nil
 }

@@ -55,6 +55,7 @@ staff:
   - {email: parks@test.example, name: Parks handler, role: handler, department: PARKS, password: parks-pass}
   - {email: desk@test.example, name: Desk handler, role: handler, department: DESK, password: desk-pass}
   - {email: boss@test.example, name: Supervisor, role: supervisor, password: boss-pass}
+  - {email: admin@test.example, name: Administrator, role: admin, password: admin-pass}
 open311_api_keys: [{key: test-open311-key, name: Test client}]
 `
 

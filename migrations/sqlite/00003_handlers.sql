@@ -1,0 +1,38 @@
+-- +goose Up
+-- Case handlers' work: deadlines counted on each city's working calendar, deferral (the
+-- clock paused with what was left of it), escalation levels, the reporter's confirmation
+-- window, an optional "after" photo per category, and staff refresh tokens.
+
+ALTER TABLE jurisdictions ADD COLUMN calendar TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE jurisdictions ADD COLUMN confirm_window_hours INTEGER NOT NULL DEFAULT 168;
+ALTER TABLE jurisdictions ADD COLUMN escalation_hours INTEGER NOT NULL DEFAULT 24;
+
+ALTER TABLE categories ADD COLUMN after_photo TEXT NOT NULL DEFAULT 'optional';
+
+ALTER TABLE cases ADD COLUMN deferred_until TIMESTAMP;
+ALTER TABLE cases ADD COLUMN remaining_seconds BIGINT;
+ALTER TABLE cases ADD COLUMN escalation_level INTEGER NOT NULL DEFAULT 0;
+
+CREATE INDEX cases_assignee ON cases (assignee_id, status, due_at, id);
+
+-- A refresh token is kept only as its SHA-256; using one replaces it (rotation).
+CREATE TABLE refresh_tokens (
+    id           TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users(id),
+    token_sha256 TEXT NOT NULL UNIQUE,
+    expires_at   TIMESTAMP NOT NULL,
+    used_at      TIMESTAMP,
+    created_at   TIMESTAMP NOT NULL
+);
+CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
+
+-- +goose Down
+DROP TABLE refresh_tokens;
+DROP INDEX cases_assignee;
+ALTER TABLE cases DROP COLUMN escalation_level;
+ALTER TABLE cases DROP COLUMN remaining_seconds;
+ALTER TABLE cases DROP COLUMN deferred_until;
+ALTER TABLE categories DROP COLUMN after_photo;
+ALTER TABLE jurisdictions DROP COLUMN escalation_hours;
+ALTER TABLE jurisdictions DROP COLUMN confirm_window_hours;
+ALTER TABLE jurisdictions DROP COLUMN calendar;
