@@ -119,6 +119,7 @@ func (s *Server) routes(app *fiber.App) {
 	v1.Get("/me/notifications", anyone, s.inbox)
 
 	v1.Get("/queue", s.auth(models.RoleHandler, models.RoleSupervisor), s.queue)
+	v1.Get("/queue/counts", s.auth(models.RoleHandler, models.RoleSupervisor), s.queueCounts)
 	v1.Post("/cases/:id/actions", s.auth(models.RoleHandler, models.RoleSupervisor), s.caseAction)
 
 	admin := s.auth(models.RoleAdmin)

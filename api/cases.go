@@ -9,18 +9,41 @@ import (
 	"github.com/city-eyes/cityeyes/models"
 )
 
-// queue lists a work queue page (GET /v1/queue): a handler's department's open cases, or a
-// supervisor's whole city's.
-func (s *Server) queue(c *fiber.Ctx) error {
+// queueFilter reads the queue's filters from the query string: status (comma-separated),
+// category and area (codes), mine, unassigned, overdue, q (text), sort, cursor, limit.
+func (s *Server) queueFilter(c *fiber.Ctx) (models.QueueFilter, error) {
 	ctx := c.UserContext()
 	p := caller(c)
-	f := models.QueueFilter{JurisdictionID: p.JurisdictionID, Sort: c.Query("sort", "age"),
-		Cursor: c.Query("cursor"), Limit: c.QueryInt("limit", 50)}
+	f := models.QueueFilter{JurisdictionID: p.JurisdictionID, Sort: c.Query("sort", "age"), Now: s.now(),
+		Cursor: c.Query("cursor"), Limit: c.QueryInt("limit", 50), Text: c.Query("q"),
+		Unassigned: c.QueryBool("unassigned"), Overdue: c.QueryBool("overdue")}
 	if p.Role == models.RoleHandler {
 		f.DepartmentID = p.DepartmentID
 	}
-	if f.Sort != "age" && f.Sort != "due" {
-		return models.Problemf(models.ErrInvalid, "invalid-sort", "sort must be age (oldest first) or due (soonest deadline first)")
+	if c.QueryBool("mine") {
+		f.AssigneeID = p.UserID
+	}
+	switch f.Sort {
+	case "age", "due", "priority":
+	default:
+		return f, models.Problemf(models.ErrInvalid, "invalid-sort", "sort must be age (oldest first), due (soonest deadline first) or priority (highest first)")
+	}
+	if len(f.Text) > 200 {
+		return f, models.Problemf(models.ErrInvalid, "invalid-query", "q is over 200 characters")
+	}
+	if code := c.Query("category"); code != "" {
+		cat, err := s.db.CategoryByCode(ctx, p.JurisdictionID, code)
+		if err != nil {
+			return f, models.Problemf(models.ErrInvalid, "unknown-category", "no category %q in your city", code)
+		}
+		f.CategoryID = cat.ID
+	}
+	if code := c.Query("area"); code != "" {
+		a, err := s.db.AreaByCode(ctx, p.JurisdictionID, code)
+		if err != nil {
+			return f, models.Problemf(models.ErrInvalid, "unknown-area", "no area %q in your city", code)
+		}
+		f.AreaID = a.ID
 	}
 	if st := c.Query("status"); st != "" {
 		for _, v := range strings.Split(st, ",") {
@@ -30,9 +53,20 @@ func (s *Server) queue(c *fiber.Ctx) error {
 				models.StatusInProgress, models.StatusResolved, models.StatusClosed:
 				f.Statuses = append(f.Statuses, status)
 			default:
-				return models.Problemf(models.ErrInvalid, "invalid-status", "status %q is not one of submitted, dispatched, triage, accepted, in_progress, resolved, closed", v)
+				return f, models.Problemf(models.ErrInvalid, "invalid-status", "status %q is not one of submitted, dispatched, triage, accepted, in_progress, resolved, closed", v)
 			}
 		}
+	}
+	return f, nil
+}
+
+// queue lists a work queue page (GET /v1/queue): a handler's department's cases, or a
+// supervisor's whole city's, open ones unless a status is asked for.
+func (s *Server) queue(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	f, err := s.queueFilter(c)
+	if err != nil {
+		return err
 	}
 	cs, next, err := s.db.Queue(ctx, f)
 	if err != nil {
@@ -48,6 +82,25 @@ func (s *Server) queue(c *fiber.Ctx) error {
 		page.Items = append(page.Items, *r)
 	}
 	return c.JSON(page)
+}
+
+// queueCounts counts the queue's cases per status, and the open ones overdue and
+// unassigned, for the queue's tabs (GET /v1/queue/counts); it takes the queue's filters.
+func (s *Server) queueCounts(c *fiber.Ctx) error {
+	f, err := s.queueFilter(c)
+	if err != nil {
+		return err
+	}
+	byStatus, overdue, unassigned, err := s.db.QueueCounts(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	out := QueueCounts{Statuses: map[string]int64{}, Overdue: overdue, Unassigned: unassigned}
+	for _, st := range []models.Status{models.StatusSubmitted, models.StatusDispatched, models.StatusTriage, models.StatusAccepted,
+		models.StatusInProgress, models.StatusResolved, models.StatusClosed} {
+		out.Statuses[string(st)] = byStatus[st]
+	}
+	return c.JSON(out)
 }
 
 // staffActions are the actions of POST /v1/cases/{id}/actions.

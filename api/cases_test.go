@@ -162,3 +162,96 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("unknown route: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestQueueFilters: each filter of the work queue, and the tab counts, against a hand-made
+// set of cases.
+func TestQueueFilters(t *testing.T) {
+	h := newHarness(t)
+	citizen := h.citizen("device-filters")
+	boss := h.staff("boss@test.example", "boss-pass")
+	roads := h.staff("roads@test.example", "roads-pass")
+	var ids []string
+	submit := func(desc, lat, lon, category string, answers ...part) string {
+		h.now = h.now.Add(time.Minute)
+		_, r, _ := h.submit(citizen, desc, append([]part{field("category", category), field("description", desc),
+			field("lat", lat), field("lon", lon)}, answers...)...)
+		if r.ID == "" {
+			t.Fatalf("submit %s failed", desc)
+		}
+		h.route(r.ID)
+		ids = append(ids, r.ID)
+		return r.ID
+	}
+	westHole := submit("hole by the bakery", "0.5", "-0.5", "pothole", field("attr.depth", "deep"))
+	westHole2 := submit("another hole", "0.6", "-0.6", "pothole", field("attr.depth", "shallow"))
+	eastHole := submit("hole in the east", "0.5", "0.5", "pothole", field("attr.depth", "deep")) // rule: to PARKS
+	tree := submit("fallen tree", "0.5", "-0.5", "tree")
+	// Roads accepts and assigns one hole to its handler, who then owns it.
+	roadsUser, _ := h.db.StaffByEmail(h.t.Context(), "roads@test.example")
+	h.json("POST", "/v1/cases/"+westHole+"/actions", roads, ActionRequest{Action: "accept"})
+	h.json("POST", "/v1/cases/"+westHole+"/actions", roads, ActionRequest{Action: "assign", Assignee: &roadsUser.ID})
+	// The tree is due in 24 h, the holes in 48 h: a day and a half later only the tree is overdue.
+	later := h.now.Add(36 * time.Hour)
+
+	list := func(token, query string) []string {
+		t.Helper()
+		resp, body := h.do("GET", "/v1/queue?"+query, token, nil, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("queue?%s: %d %s", query, resp.StatusCode, body)
+		}
+		var p Page[Report]
+		_ = json.Unmarshal(body, &p)
+		out := []string{}
+		for _, r := range p.Items {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		name, token, query string
+		now                time.Time
+		want               []string
+	}{
+		{"supervisor, everything", boss, "", h.now, []string{westHole, westHole2, eastHole, tree}},
+		{"category", boss, "category=tree", h.now, []string{tree}},
+		{"area", boss, "area=east", h.now, []string{eastHole}},
+		{"status", boss, "status=accepted", h.now, []string{westHole}},
+		{"mine", roads, "mine=true", h.now, []string{westHole}},
+		{"unassigned", roads, "unassigned=true", h.now, []string{westHole2}},
+		{"text in description", boss, "q=BAKERY", h.now, []string{westHole}},
+		{"text matches nothing", boss, "q=100%25", h.now, []string{}},
+		{"overdue later", boss, "overdue=true", later, []string{tree}},
+		{"overdue now", boss, "overdue=true", h.now, []string{}},
+		{"soonest deadline first", boss, "sort=due", h.now, []string{tree, westHole, westHole2, eastHole}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			saved := h.now
+			h.now = tt.now
+			defer func() { h.now = saved }()
+			token := tt.token
+			if tt.now != saved { // a day and a half later, the morning's token has expired
+				token = h.staff("boss@test.example", "boss-pass")
+			}
+			if got := list(token, tt.query); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	h.now = later
+	boss, roads = h.staff("boss@test.example", "boss-pass"), h.staff("roads@test.example", "roads-pass")
+	resp, body := h.do("GET", "/v1/queue/counts", boss, nil, "")
+	var counts QueueCounts
+	_ = json.Unmarshal(body, &counts)
+	if resp.StatusCode != 200 || counts.Statuses["dispatched"] != 3 || counts.Statuses["accepted"] != 1 || counts.Overdue != 1 || counts.Unassigned != 3 {
+		t.Fatalf("counts: %d %s", resp.StatusCode, body)
+	}
+	_, body = h.do("GET", "/v1/queue/counts?category=pothole", roads, nil, "")
+	_ = json.Unmarshal(body, &counts)
+	if counts.Statuses["dispatched"] != 1 || counts.Statuses["accepted"] != 1 {
+		t.Fatalf("roads' pothole counts: %s", body)
+	}
+	if resp, _ := h.do("GET", "/v1/queue?area=atlantis", boss, nil, ""); resp.StatusCode != 422 {
+		t.Fatalf("unknown area: %d", resp.StatusCode)
+	}
+}

@@ -162,6 +162,13 @@ type Page[T any] struct {
 	NextCursor string `json:"next_cursor"`
 }
 
+// QueueCounts are the numbers on a work queue's tabs.
+type QueueCounts struct {
+	Statuses   map[string]int64 `json:"statuses"`
+	Overdue    int64            `json:"overdue"`
+	Unassigned int64            `json:"unassigned"`
+}
+
 // ActionRequest is a case handler's or supervisor's action on a case.
 type ActionRequest struct {
 	Action      string  `json:"action"`

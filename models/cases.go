@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -455,48 +456,86 @@ type QueueFilter struct {
 	JurisdictionID string
 	DepartmentID   string // empty: the whole jurisdiction (supervisors)
 	Statuses       []Status
-	Sort           string // "age" (oldest first, the default) or "due" (soonest deadline first)
+	CategoryID     string
+	AreaID         string
+	AssigneeID     string // "assigned to me"
+	Unassigned     bool
+	Overdue        bool // due before Now
+	Text           string
+	Now            time.Time
+	Sort           string // "age" (oldest first, the default), "due" (soonest deadline first), "priority"
 	Cursor         string
 	Limit          int
 }
 
+// openQueueStatuses are the statuses a queue shows unless asked for others.
+var openQueueStatuses = []Status{StatusDispatched, StatusTriage, StatusAccepted, StatusInProgress}
+
 // farFuture stands in for "no deadline" when sorting by due time, so such cases come last.
 var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// queueScope applies the filters a queue page and its counts share.
+func (db *DB) queueScope(ctx context.Context, f QueueFilter) *gorm.DB {
+	q := db.q(ctx).Model(&Case{}).Where("jurisdiction_id = ?", f.JurisdictionID)
+	if f.DepartmentID != "" {
+		q = q.Where("department_id = ?", f.DepartmentID)
+	}
+	if f.CategoryID != "" {
+		q = q.Where("category_id = ?", f.CategoryID)
+	}
+	if f.AreaID != "" {
+		q = q.Where("area_id = ?", f.AreaID)
+	}
+	if f.AssigneeID != "" {
+		q = q.Where("assignee_id = ?", f.AssigneeID)
+	}
+	if f.Unassigned {
+		q = q.Where("assignee_id IS NULL")
+	}
+	if f.Overdue {
+		q = q.Where("due_at < ?", f.Now.UTC())
+	}
+	if t := strings.TrimSpace(f.Text); t != "" {
+		like := "%" + strings.NewReplacer("%", "\\%", "_", "\\_").Replace(strings.ToLower(t)) + "%"
+		q = q.Where("(number = ? OR LOWER(description) LIKE ? ESCAPE '\\' OR LOWER(address) LIKE ? ESCAPE '\\')", strings.ToUpper(t), like, like)
+	}
+	return q
+}
+
 // Queue returns one page of a work queue and the cursor of the next page ("" at the end).
-// Paging is by key (the sort value and the id of the last row), so a page costs the same
+// Paging is by key (the sort values and the id of the last row), so a page costs the same
 // wherever it is in the queue and rows do not shift while a handler pages.
 func (db *DB) Queue(ctx context.Context, f QueueFilter) ([]Case, string, error) {
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
-	q := db.q(ctx).Model(&Case{}).Where("jurisdiction_id = ?", f.JurisdictionID)
-	if f.DepartmentID != "" {
-		q = q.Where("department_id = ?", f.DepartmentID)
-	}
+	q := db.queueScope(ctx, f)
 	if len(f.Statuses) > 0 {
 		q = q.Where("status IN ?", f.Statuses)
 	} else {
-		q = q.Where("status IN ?", []Status{StatusDispatched, StatusTriage, StatusAccepted, StatusInProgress})
+		q = q.Where("status IN ?", openQueueStatuses)
 	}
-	col := "created_at"
-	if f.Sort == "due" {
-		col = "COALESCE(due_at, ?)"
-	}
+	var after queueCursor
 	if f.Cursor != "" {
-		t, id, err := decodeCursor(f.Cursor)
-		if err != nil {
+		if err := decodeCursor(f.Cursor, &after); err != nil {
 			return nil, "", err
 		}
-		if f.Sort == "due" {
-			q = q.Where("(COALESCE(due_at, ?) > ? OR (COALESCE(due_at, ?) = ? AND id > ?))", farFuture, t, farFuture, t, id)
-		} else {
-			q = q.Where("(created_at > ? OR (created_at = ? AND id > ?))", t, t, id)
-		}
 	}
-	if f.Sort == "due" {
-		q = q.Order(clause.OrderBy{Expression: clause.Expr{SQL: col + ", id", Vars: []any{farFuture}}})
-	} else {
+	switch f.Sort {
+	case "due":
+		if f.Cursor != "" {
+			q = q.Where("(COALESCE(due_at, ?) > ? OR (COALESCE(due_at, ?) = ? AND id > ?))", farFuture, after.T, farFuture, after.T, after.ID)
+		}
+		q = q.Order(clause.OrderBy{Expression: clause.Expr{SQL: "COALESCE(due_at, ?), id", Vars: []any{farFuture}}})
+	case "priority":
+		if f.Cursor != "" {
+			q = q.Where("(priority < ? OR (priority = ? AND (created_at > ? OR (created_at = ? AND id > ?))))", after.P, after.P, after.T, after.T, after.ID)
+		}
+		q = q.Order("priority DESC, created_at, id")
+	default:
+		if f.Cursor != "" {
+			q = q.Where("(created_at > ? OR (created_at = ? AND id > ?))", after.T, after.T, after.ID)
+		}
 		q = q.Order("created_at, id")
 	}
 	var cs []Case
@@ -507,16 +546,49 @@ func (db *DB) Queue(ctx context.Context, f QueueFilter) ([]Case, string, error) 
 	if len(cs) > f.Limit {
 		cs = cs[:f.Limit]
 		last := cs[len(cs)-1]
-		key := last.CreatedAt
+		cur := queueCursor{T: last.CreatedAt, P: last.Priority, ID: last.ID}
 		if f.Sort == "due" {
-			key = farFuture
+			cur.T = farFuture
 			if last.DueAt != nil {
-				key = *last.DueAt
+				cur.T = *last.DueAt
 			}
 		}
-		next = encodeCursor(key, last.ID)
+		next = encodeCursor(cur)
 	}
 	return cs, next, nil
+}
+
+// queueCursor is where a queue page ended: the last row's sort values and id.
+type queueCursor struct {
+	T  time.Time `json:"t"`
+	P  int       `json:"p,omitempty"`
+	ID string    `json:"id"`
+}
+
+// QueueCounts counts a queue's cases per status, and how many of the open ones are overdue
+// or unassigned, for the tabs of the work queue. The status filter is ignored: the tabs
+// show every status.
+func (db *DB) QueueCounts(ctx context.Context, f QueueFilter) (map[Status]int64, int64, int64, error) {
+	var rows []struct {
+		Status Status
+		N      int64
+	}
+	if err := db.queueScope(ctx, f).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error; err != nil {
+		return nil, 0, 0, translate(err)
+	}
+	counts := map[Status]int64{}
+	for _, r := range rows {
+		counts[r.Status] = r.N
+	}
+	var overdue, unassigned int64
+	open := db.queueScope(ctx, f).Where("status IN ?", openQueueStatuses)
+	if err := open.Where("due_at < ?", f.Now.UTC()).Count(&overdue).Error; err != nil {
+		return nil, 0, 0, translate(err)
+	}
+	if err := db.queueScope(ctx, f).Where("status IN ? AND assignee_id IS NULL", openQueueStatuses).Count(&unassigned).Error; err != nil {
+		return nil, 0, 0, translate(err)
+	}
+	return counts, overdue, unassigned, nil
 }
 
 // ReporterCases returns a citizen's own cases, newest first, a page at a time.
@@ -526,11 +598,11 @@ func (db *DB) ReporterCases(ctx context.Context, reporterID, cursor string, limi
 	}
 	q := db.q(ctx).Where("reporter_id = ?", reporterID)
 	if cursor != "" {
-		t, id, err := decodeCursor(cursor)
-		if err != nil {
+		var after queueCursor
+		if err := decodeCursor(cursor, &after); err != nil {
 			return nil, "", err
 		}
-		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", t, t, id)
+		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", after.T, after.T, after.ID)
 	}
 	var cs []Case
 	if err := q.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&cs).Error; err != nil {
@@ -539,7 +611,7 @@ func (db *DB) ReporterCases(ctx context.Context, reporterID, cursor string, limi
 	next := ""
 	if len(cs) > limit {
 		cs = cs[:limit]
-		next = encodeCursor(cs[len(cs)-1].CreatedAt, cs[len(cs)-1].ID)
+		next = encodeCursor(queueCursor{T: cs[len(cs)-1].CreatedAt, ID: cs[len(cs)-1].ID})
 	}
 	return cs, next, nil
 }

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -86,6 +87,15 @@ func (db *DB) Area(ctx context.Context, id string) (*Area, error) {
 	return &a, nil
 }
 
+// AreaByCode returns a city's area by its code.
+func (db *DB) AreaByCode(ctx context.Context, jurisdictionID, code string) (*Area, error) {
+	var a Area
+	if err := db.q(ctx).Where("jurisdiction_id = ? AND code = ?", jurisdictionID, code).Take(&a).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &a, nil
+}
+
 // RouteFor picks the department for a category in an area: the rule for that category and
 // area, else the category's default department, else the city's triage desk.
 func (db *DB) RouteFor(ctx context.Context, c *Case) (string, error) {
@@ -135,26 +145,22 @@ func (db *DB) StaffByEmail(ctx context.Context, email string) (*User, error) {
 	return &u, nil
 }
 
-// cursors are opaque to clients: the sort key and the id of the last row of a page.
-func encodeCursor(t time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(t.UTC().Format(time.RFC3339Nano) + "|" + id))
+// Cursors are opaque to clients: the sort values and the id of the last row of a page, as
+// base64 JSON.
+func encodeCursor(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeCursor(s string) (time.Time, string, error) {
-	bad := Problemf(ErrInvalid, "bad-cursor", "the cursor is not one this server gave out; start again without it")
+func decodeCursor(s string, v any) error {
 	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
 	if err != nil {
-		return time.Time{}, "", bad
+		return Problemf(ErrInvalid, "bad-cursor", "the cursor is not one this server gave out; start again without it")
 	}
-	ts, id, ok := strings.Cut(string(b), "|")
-	if !ok {
-		return time.Time{}, "", bad
-	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil {
-		return time.Time{}, "", bad
-	}
-	return t.UTC(), id, nil
+	return nil
 }
 
 // DueAt is the deadline of a case of this category dispatched at now, or nil when the

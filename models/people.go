@@ -153,11 +153,11 @@ func (db *DB) Inbox(ctx context.Context, userID, cursor string, limit int) ([]No
 	}
 	q := db.q(ctx).Where("user_id = ?", userID)
 	if cursor != "" {
-		t, id, err := decodeCursor(cursor)
-		if err != nil {
+		var after queueCursor
+		if err := decodeCursor(cursor, &after); err != nil {
 			return nil, "", err
 		}
-		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", t, t, id)
+		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", after.T, after.T, after.ID)
 	}
 	var ns []Notification
 	if err := q.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&ns).Error; err != nil {
@@ -166,7 +166,7 @@ func (db *DB) Inbox(ctx context.Context, userID, cursor string, limit int) ([]No
 	next := ""
 	if len(ns) > limit {
 		ns = ns[:limit]
-		next = encodeCursor(ns[len(ns)-1].CreatedAt, ns[len(ns)-1].ID)
+		next = encodeCursor(queueCursor{T: ns[len(ns)-1].CreatedAt, ID: ns[len(ns)-1].ID})
 	}
 	return ns, next, nil
 }
