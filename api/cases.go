@@ -1,6 +1,12 @@
 package api
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"mime"
+	"mime/multipart"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -108,51 +114,28 @@ var staffActions = map[string]models.Action{
 	"accept": models.ActionAccept, "reject": models.ActionReject, "start": models.ActionStart,
 	"resolve": models.ActionResolve, "close": models.ActionClose, "transfer": models.ActionTransfer,
 	"assign": models.ActionAssign, "comment": models.ActionComment, "dispatch": models.ActionDispatch,
+	"defer": models.ActionDefer,
 }
 
 // caseAction applies a handler's or supervisor's action to a case (POST /v1/cases/{id}/actions).
 func (s *Server) caseAction(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	p := caller(c)
-	var req ActionRequest
-	if err := readJSON(c, &req, 64<<10); err != nil {
+	caseID := c.Params("id")
+	req, photos, err := s.readAction(c, caseID, p.UserID)
+	cleanup := func() { s.removePhotos(ctx, photos) }
+	if err != nil {
+		cleanup()
 		return err
 	}
-	action, ok := staffActions[req.Action]
-	if !ok {
-		return models.Problemf(models.ErrInvalid, "unknown-action",
-			"action %q is not one of accept, reject, start, resolve, close, transfer, assign, comment, dispatch", req.Action)
-	}
-	if utf8.RuneCountInString(req.Note) > maxDescription {
-		return models.Problemf(models.ErrInvalid, "note-too-long", "note is over %d characters", maxDescription)
-	}
-	if action == models.ActionComment && strings.TrimSpace(req.Note) == "" {
-		return models.Problemf(models.ErrInvalid, "note-required", "a comment needs a note")
-	}
-	ch := models.Change{CaseID: c.Params("id"), Version: req.Version, Action: action, Actor: p.actor(),
-		Note: req.Note, Public: req.Public, AssigneeID: req.Assignee,
-		Resolution: models.Resolution(req.Resolution), DuplicateOf: req.DuplicateOf}
-	if req.Department != "" {
-		d, err := s.db.DepartmentByCode(ctx, p.JurisdictionID, req.Department)
-		if err != nil {
-			return models.Problemf(models.ErrInvalid, "unknown-department", "no department %q in your city", req.Department)
-		}
-		ch.DepartmentID = &d.ID
-		if action == models.ActionTransfer || action == models.ActionDispatch {
-			// The deadline restarts with the new department.
-			cs, err := s.db.Case(ctx, ch.CaseID)
-			if err != nil {
-				return err
-			}
-			cat, err := s.db.Category(ctx, cs.CategoryID)
-			if err != nil {
-				return err
-			}
-			ch.DueAt = models.DueAt(cat, s.now())
-		}
+	ch, err := s.actionChange(c, caseID, req, photos)
+	if err != nil {
+		cleanup()
+		return err
 	}
 	cs, _, err := s.db.Transition(ctx, ch, s.now())
 	if err != nil {
+		cleanup()
 		return err
 	}
 	r, err := s.toReport(ctx, cs, true, true)
@@ -160,6 +143,101 @@ func (s *Server) caseAction(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(r)
+}
+
+// readAction reads an action as JSON, or as multipart with "after" photos (resolve) as
+// photo parts and the other fields as form fields.
+func (s *Server) readAction(c *fiber.Ctx, caseID, owner string) (ActionRequest, []models.Media, error) {
+	var req ActionRequest
+	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	if err != nil || mt != "multipart/form-data" {
+		return req, nil, readJSON(c, &req, 64<<10)
+	}
+	var photos []models.Media
+	body := c.Context().RequestBodyStream()
+	if body == nil {
+		body = bytes.NewReader(c.Body())
+	}
+	mr := multipart.NewReader(body, params["boundary"])
+	fields := map[string]string{}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return req, photos, models.Problemf(models.ErrMalformed, "malformed-multipart", "the multipart body cannot be read: %v", err)
+		}
+		if part.FormName() == "photo" {
+			if len(photos) >= s.cfg.MaxPhotos {
+				return req, photos, models.Problemf(models.ErrInvalid, "too-many-photos", "an action takes at most %d photos", s.cfg.MaxPhotos)
+			}
+			m, _, err := s.receivePhoto(c.UserContext(), part, caseID, owner, models.MediaAfter, true)
+			if m != nil {
+				photos = append(photos, *m)
+			}
+			if err != nil {
+				return req, photos, err
+			}
+			continue
+		}
+		v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+		if err != nil || len(v) > maxFieldBytes {
+			return req, photos, models.Problemf(models.ErrMalformed, "malformed-multipart", "field %q cannot be read or is too long", part.FormName())
+		}
+		fields[part.FormName()] = string(v)
+	}
+	req.Action, req.Note, req.Department, req.Resolution = fields["action"], fields["note"], fields["department"], fields["resolution"]
+	req.Public = fields["public"] == "true"
+	if v := fields["version"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return req, photos, models.Problemf(models.ErrInvalid, "invalid-version", "version %q is not a number", v)
+		}
+		req.Version = n
+	}
+	return req, photos, nil
+}
+
+// removePhotos deletes photos stored for a request that then failed.
+func (s *Server) removePhotos(ctx context.Context, photos []models.Media) {
+	bg := context.WithoutCancel(ctx)
+	for _, m := range photos {
+		if err := s.store.Delete(bg, m.ObjectKey); err != nil {
+			s.log.Warn("could not remove photo of a failed request", "key", m.ObjectKey, "err", err)
+		}
+	}
+}
+
+// actionChange checks an action request and turns it into a change of the case.
+func (s *Server) actionChange(c *fiber.Ctx, caseID string, req ActionRequest, photos []models.Media) (models.Change, error) {
+	ctx := c.UserContext()
+	p := caller(c)
+	action, ok := staffActions[req.Action]
+	if !ok {
+		return models.Change{}, models.Problemf(models.ErrInvalid, "unknown-action",
+			"action %q is not one of accept, reject, start, resolve, close, transfer, assign, comment, dispatch, defer", req.Action)
+	}
+	if utf8.RuneCountInString(req.Note) > maxDescription {
+		return models.Change{}, models.Problemf(models.ErrInvalid, "note-too-long", "note is over %d characters", maxDescription)
+	}
+	if action == models.ActionComment && strings.TrimSpace(req.Note) == "" {
+		return models.Change{}, models.Problemf(models.ErrInvalid, "note-required", "a comment needs a note")
+	}
+	if len(photos) > 0 && action != models.ActionResolve && action != models.ActionComment {
+		return models.Change{}, models.Problemf(models.ErrInvalid, "photos-not-allowed", "photos go with resolve or comment, not %s", action)
+	}
+	ch := models.Change{CaseID: caseID, Version: req.Version, Action: action, Actor: p.actor(),
+		Note: req.Note, Public: req.Public, AssigneeID: req.Assignee, Until: req.Until, Media: photos,
+		Resolution: models.Resolution(req.Resolution), DuplicateOf: req.DuplicateOf}
+	if req.Department != "" {
+		d, err := s.db.DepartmentByCode(ctx, p.JurisdictionID, req.Department)
+		if err != nil {
+			return models.Change{}, models.Problemf(models.ErrInvalid, "unknown-department", "no department %q in your city", req.Department)
+		}
+		ch.DepartmentID = &d.ID
+	}
+	return ch, nil
 }
 
 // feedback is the reporter's answer to a resolved case (POST /v1/reports/{id}/feedback):
@@ -184,17 +262,6 @@ func (s *Server) feedback(c *fiber.Ctx) error {
 	}
 	if utf8.RuneCountInString(req.Comment) > maxDescription {
 		return models.Problemf(models.ErrInvalid, "comment-too-long", "comment is over %d characters", maxDescription)
-	}
-	if ch.Action == models.ActionReopen {
-		cs, err := s.db.Case(ctx, ch.CaseID)
-		if err != nil {
-			return err
-		}
-		cat, err := s.db.Category(ctx, cs.CategoryID)
-		if err != nil {
-			return err
-		}
-		ch.DueAt = models.DueAt(cat, s.now())
 	}
 	cs, _, err := s.db.Transition(ctx, ch, s.now())
 	if err != nil {

@@ -255,3 +255,55 @@ func TestQueueFilters(t *testing.T) {
 		t.Fatalf("unknown area: %d", resp.StatusCode)
 	}
 }
+
+// TestDeferAndAfterPhoto: defer needs a reason and a date and pauses the deadline; a
+// category that requires an "after" photo cannot be resolved without one, and the photo
+// sent as multipart is kept with the case.
+func TestDeferAndAfterPhoto(t *testing.T) {
+	h := newHarness(t)
+	citizen := h.citizen("device-defer")
+	parks := h.staff("parks@test.example", "parks-pass")
+	_, r, _ := h.submit(citizen, "tree-1", field("category", "tree"), field("description", "tree on the path"),
+		field("lat", "0.5"), field("lon", "-0.5"))
+	h.route(r.ID)
+	until := h.now.Add(48 * time.Hour)
+	if resp, body := h.json("POST", "/v1/cases/"+r.ID+"/actions", parks, ActionRequest{Action: "defer", Until: &until}); resp.StatusCode != 422 {
+		t.Fatalf("defer without a reason: %d %s", resp.StatusCode, body)
+	}
+	resp, body := h.json("POST", "/v1/cases/"+r.ID+"/actions", parks, ActionRequest{Action: "defer", Until: &until, Note: "needs a crane", Public: true})
+	var deferred Report
+	_ = json.Unmarshal(body, &deferred)
+	if resp.StatusCode != 200 || deferred.DueAt != nil {
+		t.Fatalf("defer: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.json("POST", "/v1/cases/"+r.ID+"/actions", parks, ActionRequest{Action: "defer", Until: &until, Note: "again"}); resp.StatusCode != 409 {
+		t.Fatalf("deferring a deferred case: %d, want 409", resp.StatusCode)
+	}
+	// The reporter sees the public reason in the timeline.
+	_, body = h.do("GET", "/v1/reports/"+r.ID, citizen, nil, "")
+	if !contains(string(body), "needs a crane") {
+		t.Fatalf("the public deferral note is not in the reporter's view: %s", body)
+	}
+
+	// Trees need an after photo (the test city says so).
+	h.json("POST", "/v1/cases/"+r.ID+"/actions", parks, ActionRequest{Action: "accept"})
+	resp, body = h.json("POST", "/v1/cases/"+r.ID+"/actions", parks, ActionRequest{Action: "resolve"})
+	if resp.StatusCode != 422 || !contains(string(body), "after-photo-required") {
+		t.Fatalf("resolve without a photo: %d %s", resp.StatusCode, body)
+	}
+	mp, ctype := form(field("action", "resolve"), field("note", "cleared"), field("public", "true"), photo(testenv.PhotoJPEG))
+	resp, body = h.do("POST", "/v1/cases/"+r.ID+"/actions", parks, mp, ctype)
+	var resolved Report
+	_ = json.Unmarshal(body, &resolved)
+	if resp.StatusCode != 200 || resolved.Status != "resolved" || len(resolved.Photos) != 1 || resolved.Photos[0].Kind != "after" {
+		t.Fatalf("resolve with a photo: %d %s", resp.StatusCode, body)
+	}
+	// A refused multipart action leaves no photo behind.
+	mp, ctype = form(field("action", "accept"), photo(testenv.PhotoJPEG))
+	if resp, _ := h.do("POST", "/v1/cases/"+r.ID+"/actions", parks, mp, ctype); resp.StatusCode != 422 {
+		t.Fatalf("a photo with accept: %d, want 422", resp.StatusCode)
+	}
+	if objs := testenv.Objects(t, h.store, "cases/"+r.ID+"/"); len(objs) != 1 {
+		t.Fatalf("objects of the case: %v, want only the after photo", objs)
+	}
+}

@@ -171,12 +171,8 @@ func (h *harness) route(id string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	cat, err := h.db.Category(ctx, c.CategoryID)
-	if err != nil {
-		h.t.Fatal(err)
-	}
 	if _, _, err := h.db.Transition(ctx, models.Change{CaseID: id, Action: models.ActionRoute, Actor: models.SystemActor,
-		DepartmentID: &dept, DueAt: models.DueAt(cat, h.now)}, h.now); err != nil {
+		DepartmentID: &dept}, h.now); err != nil {
 		h.t.Fatal(err)
 	}
 }

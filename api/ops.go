@@ -164,8 +164,11 @@ func (s *Server) inbox(c *fiber.Ctx) error {
 			}
 			num, numbers[n.CaseID] = cs.Number, cs.Number
 		}
-		title, body := notifications.Text(locale, string(n.Status), string(n.Resolution), num)
-		item := InboxItem{ID: n.ID, ReportID: n.CaseID, EventID: n.EventID, Status: string(n.Status),
+		title, body, staff := notifications.StaffText(locale, string(n.EventType), num)
+		if !staff {
+			title, body = notifications.Text(locale, string(n.Status), string(n.Resolution), num)
+		}
+		item := InboxItem{ID: n.ID, ReportID: n.CaseID, EventID: n.EventID, Type: string(n.EventType), Status: string(n.Status),
 			Title: title, Body: body, Read: n.ReadAt != nil, CreatedAt: n.CreatedAt.UTC()}
 		if n.Resolution != "" {
 			r := string(n.Resolution)

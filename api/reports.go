@@ -178,7 +178,7 @@ func (s *Server) readReport(c *fiber.Ctx, caseID, owner string, store bool) (*in
 			if len(in.photoHashes) >= s.cfg.MaxPhotos {
 				return in, models.Problemf(models.ErrInvalid, "too-many-photos", "a report takes at most %d photos", s.cfg.MaxPhotos)
 			}
-			m, hash, err := s.receivePhoto(c.UserContext(), part, caseID, owner, store)
+			m, hash, err := s.receivePhoto(c.UserContext(), part, caseID, owner, models.MediaBefore, store)
 			if m != nil {
 				in.photos = append(in.photos, *m)
 			}
@@ -236,7 +236,7 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // receivePhoto checks a photo part by its bytes and streams it to the object store, hashing
 // it on the way. The returned media is set whenever an object was stored, even on error, so
 // the caller can remove it.
-func (s *Server) receivePhoto(ctx context.Context, part *multipart.Part, caseID, owner string, store bool) (*models.Media, string, error) {
+func (s *Server) receivePhoto(ctx context.Context, part *multipart.Part, caseID, owner, kind string, store bool) (*models.Media, string, error) {
 	br := bufio.NewReaderSize(part, sniffBytes)
 	head, _ := br.Peek(sniffBytes)
 	if len(head) == 0 {
@@ -275,7 +275,7 @@ func (s *Server) receivePhoto(ctx context.Context, part *multipart.Part, caseID,
 	id := models.NewID()
 	key := fmt.Sprintf("cases/%s/%s%s", caseID, id, ext)
 	obj, err := s.store.Put(ctx, key, lr, -1, ctype)
-	m := &models.Media{ID: id, OwnerID: owner, Kind: models.MediaBefore, ObjectKey: key, ContentType: ctype,
+	m := &models.Media{ID: id, OwnerID: owner, Kind: kind, ObjectKey: key, ContentType: ctype,
 		Width: cfg.Width, Height: cfg.Height, SHA256: hex.EncodeToString(h.Sum(nil)), Size: obj.Size}
 	switch {
 	case errors.Is(err, errPhotoTooLarge):

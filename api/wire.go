@@ -171,14 +171,15 @@ type QueueCounts struct {
 
 // ActionRequest is a case handler's or supervisor's action on a case.
 type ActionRequest struct {
-	Action      string  `json:"action"`
-	Version     int     `json:"version,omitempty"`
-	Note        string  `json:"note,omitempty"`
-	Public      bool    `json:"public,omitempty"`
-	Department  string  `json:"department,omitempty"`
-	Assignee    *string `json:"assignee,omitempty"`
-	Resolution  string  `json:"resolution,omitempty"`
-	DuplicateOf *string `json:"duplicate_of,omitempty"`
+	Action      string     `json:"action"`
+	Version     int        `json:"version,omitempty"`
+	Note        string     `json:"note,omitempty"`
+	Public      bool       `json:"public,omitempty"`
+	Department  string     `json:"department,omitempty"`
+	Assignee    *string    `json:"assignee,omitempty"`
+	Resolution  string     `json:"resolution,omitempty"`
+	DuplicateOf *string    `json:"duplicate_of,omitempty"`
+	Until       *time.Time `json:"until,omitempty"`
 }
 
 // FeedbackRequest is the reporter's answer to a resolved case.
@@ -194,6 +195,7 @@ type InboxItem struct {
 	ID         string    `json:"id"`
 	ReportID   string    `json:"report_id"`
 	EventID    string    `json:"event_id"`
+	Type       string    `json:"type"`
 	Status     string    `json:"status"`
 	Resolution *string   `json:"resolution"`
 	Title      string    `json:"title"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -232,8 +233,10 @@ type Change struct {
 	AssigneeID   *string // assign; an empty string unassigns
 	Resolution   Resolution
 	DuplicateOf  *string
-	DueAt        *time.Time // route, dispatch, transfer, reopen: the new deadline
+	Until        *time.Time // defer: when the clock runs again
 	Rating       int        // confirm
+	// Media are photos that come with the change (a handler's "after" photos).
+	Media []Media
 	// CompletesOutbox, when set, marks that outbox row done in the same transaction: the
 	// task that made this change has then finished, and a second run of it does nothing.
 	CompletesOutbox string
@@ -287,25 +290,36 @@ func (db *DB) Transition(ctx context.Context, ch Change, now time.Time) (*Case, 
 			ID: NewID(), CaseID: c.ID, Seq: c.Version + 1, Type: ch.Action,
 			ActorID: ch.Actor.ID, ActorRole: ch.Actor.Role,
 			FromStatus: c.Status, ToStatus: to,
-			Public: to != c.Status || (ch.Action == ActionComment && ch.Public),
+			Public: to != c.Status || ((ch.Action == ActionComment || ch.Action == ActionDefer) && ch.Public),
 			Note:   ch.Note, Data: string(dataJSON), CreatedAt: now,
 		}
 		if err := tx.q(ctx).Create(ev).Error; err != nil {
 			return err
+		}
+		for i := range ch.Media {
+			ch.Media[i].CaseID, ch.Media[i].CreatedAt = &c.ID, now
+		}
+		if len(ch.Media) > 0 {
+			if err := tx.q(ctx).Create(&ch.Media).Error; err != nil {
+				return err
+			}
 		}
 		if ch.CompletesOutbox != "" {
 			if err := tx.MarkOutboxDone(ctx, ch.CompletesOutbox, now); err != nil {
 				return err
 			}
 		}
-		if ev.Public {
+		// Public events reach the reporter; reminders and escalations reach staff.
+		if ev.Public || ev.Type == ActionRemind || ev.Type == ActionEscalate {
 			id := NewID()
 			if err := tx.addOutbox(ctx, id, TaskNotify, NotifyPayload{OutboxID: id, EventID: ev.ID}, now, now); err != nil {
 				return err
 			}
 		}
-		out, err = tx.Case(ctx, c.ID)
-		return err
+		if out, err = tx.Case(ctx, c.ID); err != nil {
+			return err
+		}
+		return tx.scheduleTimers(ctx, c, out, ev, now)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -328,7 +342,12 @@ func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, n
 		}
 		u["department_id"] = d.ID
 		u["assignee_id"] = nil
-		u["due_at"] = ch.DueAt
+		u["deferred_until"], u["remaining_seconds"], u["escalation_level"] = nil, nil, 0
+		due, err := db.deadlineFor(ctx, c, now)
+		if err != nil {
+			return err
+		}
+		u["due_at"] = due
 		data["department"] = d.Code
 		triage, err := db.isTriage(ctx, c.JurisdictionID, d.ID)
 		if err != nil {
@@ -372,7 +391,15 @@ func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, n
 	case ActionResolve:
 		firstResponse()
 		u["resolved_at"] = now
-	case ActionConfirm:
+		cat, err := db.Category(ctx, c.CategoryID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if cat.AfterPhoto == "required" && !hasAfter(ch.Media) {
+			return nil, nil, Problemf(ErrInvalid, "after-photo-required",
+				"category %s needs an \"after\" photo to resolve: send the action as multipart with a photo part", cat.Code)
+		}
+	case ActionConfirm, ActionTimeout:
 		u["resolution"] = ResolutionFixed
 		u["closed_at"] = now
 		if ch.Rating != 0 {
@@ -398,6 +425,40 @@ func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, n
 		u["resolution"] = ch.Resolution
 		u["closed_at"] = now
 		data["resolution"] = ch.Resolution
+	case ActionDefer:
+		if strings.TrimSpace(ch.Note) == "" || ch.Until == nil {
+			return nil, nil, Problemf(ErrInvalid, "defer-needs-reason", "defer needs a note (the reason) and until (when work can resume)")
+		}
+		if !ch.Until.After(now) || ch.Until.After(now.AddDate(1, 0, 0)) {
+			return nil, nil, Problemf(ErrInvalid, "invalid-until", "until must be in the future and within a year")
+		}
+		if c.DeferredUntil != nil {
+			return nil, nil, Problemf(ErrConflict, "already-deferred", "case %s is already deferred until %s", c.Number, c.DeferredUntil.UTC().Format(time.RFC3339))
+		}
+		var remaining int64
+		if c.DueAt != nil {
+			wc, _, err := db.workCalendar(ctx, c.JurisdictionID)
+			if err != nil {
+				return nil, nil, err
+			}
+			remaining = int64(wc.Elapsed(now, *c.DueAt) / time.Second)
+		}
+		u["deferred_until"], u["remaining_seconds"], u["due_at"] = ch.Until.UTC(), remaining, nil
+		data["until"], data["remaining_seconds"] = ch.Until.UTC(), remaining
+	case ActionResume:
+		wc, _, err := db.workCalendar(ctx, c.JurisdictionID)
+		if err != nil {
+			return nil, nil, err
+		}
+		var left time.Duration
+		if c.RemainingSecs != nil {
+			left = time.Duration(*c.RemainingSecs) * time.Second
+		}
+		u["due_at"], u["deferred_until"], u["remaining_seconds"] = wc.Due(now, left), nil, nil
+	case ActionEscalate:
+		u["escalation_level"] = c.EscalationLevel + 1
+		u["priority"] = c.Priority + 1
+		data["level"] = c.EscalationLevel + 1
 	case ActionAssign:
 		if ch.AssigneeID == nil || *ch.AssigneeID == "" {
 			u["assignee_id"] = nil
@@ -414,22 +475,39 @@ func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, n
 	return u, data, nil
 }
 
+func hasAfter(ms []Media) bool {
+	for _, m := range ms {
+		if m.Kind == MediaAfter {
+			return true
+		}
+	}
+	return false
+}
+
+// systemActions are taken only by the workers; citizenActions only by a case's reporter;
+// dispatching from the triage desk only by supervisors and administrators.
+var (
+	systemActions  = []Action{ActionRoute, ActionRemind, ActionEscalate, ActionResume, ActionTimeout}
+	citizenActions = []Action{ActionConfirm, ActionReopen}
+)
+
 // mayAct checks that the actor may take this action on this case at all, before the
 // lifecycle is consulted: handlers act on their department's cases, supervisors and
-// administrators on their city's, the reporter only confirms or reopens, and routing is the
-// system's alone.
+// administrators on their city's, the reporter only confirms or reopens, and the workers
+// only route and keep time.
 func mayAct(a Actor, c *Case, action Action) error {
-	staffAction := action != ActionRoute && action != ActionConfirm && action != ActionReopen && action != ActionSubmit
+	system, citizen := slices.Contains(systemActions, action), slices.Contains(citizenActions, action)
+	staff := !system && !citizen && action != ActionSubmit
 	switch a.Role {
 	case RoleSystem:
-		if action == ActionRoute {
+		if system {
 			return nil
 		}
 	case RoleCitizen:
 		if a.ID == nil || *a.ID != c.ReporterID {
 			return fmt.Errorf("%w: case %s", ErrNotFound, c.ID)
 		}
-		if action == ActionConfirm || action == ActionReopen {
+		if citizen {
 			return nil
 		}
 	case RoleHandler:
@@ -437,14 +515,14 @@ func mayAct(a Actor, c *Case, action Action) error {
 			return Problemf(ErrForbidden, "other-department",
 				"case %s belongs to another department; only its own department's handlers or a supervisor may act on it", c.Number)
 		}
-		if staffAction && action != ActionDispatch {
+		if staff && action != ActionDispatch {
 			return nil
 		}
 	case RoleSupervisor, RoleAdmin:
 		if a.JurisdictionID != c.JurisdictionID {
 			return Problemf(ErrForbidden, "other-jurisdiction", "case %s belongs to another city", c.Number)
 		}
-		if staffAction {
+		if staff {
 			return nil
 		}
 	}

@@ -26,6 +26,15 @@ type CityConfig struct {
 		Name     string          `json:"name"`
 		Timezone string          `json:"timezone"`
 		Boundary json.RawMessage `json:"boundary,omitempty"`
+		// Calendar is when deadlines run: working hours and holidays; none means around
+		// the clock.
+		Calendar *Calendar `json:"calendar,omitempty"`
+		// ConfirmWindowHours is how long a reporter may confirm or reopen a resolved case
+		// before it closes by itself (default 168: a week).
+		ConfirmWindowHours *int `json:"confirm_window_hours,omitempty"`
+		// EscalationHours is the working time between escalation levels of an overdue case
+		// (default 24).
+		EscalationHours *int `json:"escalation_hours,omitempty"`
 	} `json:"jurisdiction"`
 	// Areas is a GeoJSON FeatureCollection, or the path of one relative to the file.
 	Areas            json.RawMessage    `json:"areas"`
@@ -56,6 +65,8 @@ type CategoryConfig struct {
 	Department  string      `json:"department"`
 	SLAHours    int         `json:"sla_hours"`
 	Attributes  []Attribute `json:"attributes,omitempty"`
+	// AfterPhoto is "required" when resolving needs an "after" photo, else "optional".
+	AfterPhoto string `json:"after_photo,omitempty"`
 }
 
 // Attribute is a question a category asks the reporter (an Open311 attribute).
@@ -215,6 +226,19 @@ func (cfg *CityConfig) check() []string {
 	if _, err := time.LoadLocation(j.Timezone); err != nil || j.Timezone == "" {
 		bad("jurisdiction.timezone %q is not an IANA time zone such as America/New_York", j.Timezone)
 	}
+	if j.Calendar != nil {
+		cal := *j.Calendar
+		cal.Timezone = j.Timezone
+		if _, err := ParseCalendar(cal); err != nil {
+			bad("jurisdiction.calendar: %v", err)
+		}
+	}
+	if j.ConfirmWindowHours != nil && (*j.ConfirmWindowHours < 1 || *j.ConfirmWindowHours > 24*90) {
+		bad("jurisdiction.confirm_window_hours %d must be from 1 to 2160 (90 days)", *j.ConfirmWindowHours)
+	}
+	if j.EscalationHours != nil && (*j.EscalationHours < 1 || *j.EscalationHours > 24*30) {
+		bad("jurisdiction.escalation_hours %d must be from 1 to 720", *j.EscalationHours)
+	}
 	if len(j.Boundary) > 0 {
 		if _, err := ParseArea(string(j.Boundary)); err != nil {
 			bad("jurisdiction.boundary: %v", err)
@@ -250,6 +274,9 @@ func (cfg *CityConfig) check() []string {
 		}
 		if c.SLAHours < 0 {
 			bad("%s: sla_hours %d is negative", where, c.SLAHours)
+		}
+		if c.AfterPhoto != "" && c.AfterPhoto != "required" && c.AfterPhoto != "optional" {
+			bad("%s: after_photo %q must be required or optional", where, c.AfterPhoto)
 		}
 		seen := map[string]bool{}
 		for k, a := range c.Attributes {
@@ -357,6 +384,17 @@ func (db *DB) ApplyCityConfig(ctx context.Context, cfg *CityConfig, now time.Tim
 			return nil
 		}
 		j.Name, j.Timezone, j.ConfigHash, j.UpdatedAt = cfg.Jurisdiction.Name, cfg.Jurisdiction.Timezone, digest, now
+		j.Calendar, j.ConfirmWindowHours, j.EscalationHours = "{}", 168, 24
+		if cfg.Jurisdiction.Calendar != nil {
+			b, _ := json.Marshal(cfg.Jurisdiction.Calendar)
+			j.Calendar = string(b)
+		}
+		if cfg.Jurisdiction.ConfirmWindowHours != nil {
+			j.ConfirmWindowHours = *cfg.Jurisdiction.ConfirmWindowHours
+		}
+		if cfg.Jurisdiction.EscalationHours != nil {
+			j.EscalationHours = *cfg.Jurisdiction.EscalationHours
+		}
 		j.Boundary = nil
 		if len(cfg.Jurisdiction.Boundary) > 0 {
 			s := string(cfg.Jurisdiction.Boundary)
@@ -393,13 +431,17 @@ func (db *DB) ApplyCityConfig(ctx context.Context, cfg *CityConfig, now time.Tim
 			if id, ok := deptIDs[c.Department]; ok {
 				dept = &id
 			}
+			after := c.AfterPhoto
+			if after == "" {
+				after = "optional"
+			}
 			fields := map[string]any{"name": c.Name, "group_name": c.Group, "description": c.Description,
-				"department_id": dept, "sla_hours": c.SLAHours, "attributes": string(attrs), "active": true}
+				"department_id": dept, "sla_hours": c.SLAHours, "attributes": string(attrs), "after_photo": after, "active": true}
 			row := Category{JurisdictionID: j.ID, Code: c.Code}
 			if err := tx.upsert(ctx, &row, "jurisdiction_id = ? AND code = ?", []any{j.ID, c.Code}, fields, func() {
 				row = Category{ID: NewID(), JurisdictionID: j.ID, Code: c.Code, Name: c.Name, GroupName: c.Group,
 					Description: c.Description, DepartmentID: dept, SLAHours: c.SLAHours, Attributes: string(attrs),
-					Active: true, CreatedAt: now, UpdatedAt: now}
+					AfterPhoto: after, Active: true, CreatedAt: now, UpdatedAt: now}
 			}, now); err != nil {
 				return err
 			}

@@ -57,7 +57,16 @@ const (
 	ActionTransfer Action = "transfer"
 	ActionAssign   Action = "assign"
 	ActionComment  Action = "comment"
+	ActionDefer    Action = "defer" // 缓办: the deadline paused until a date, with a reason
+	// The workers' own actions, from timers.
+	ActionRemind   Action = "remind"   // most of the SLA has run
+	ActionEscalate Action = "escalate" // the deadline passed: up one level
+	ActionResume   Action = "resume"   // a deferral ended: the clock runs again
+	ActionTimeout  Action = "timeout"  // the reporter did not answer within the window: closed as fixed
 )
+
+// working are the statuses in which a department is working a case against its deadline.
+var working = []Status{StatusDispatched, StatusAccepted, StatusInProgress}
 
 var openStatuses = []Status{StatusSubmitted, StatusDispatched, StatusTriage, StatusAccepted, StatusInProgress, StatusResolved}
 
@@ -82,8 +91,13 @@ var lifecycle = map[Action]transition{
 	ActionReopen:   {from: []Status{StatusResolved}, to: StatusDispatched},
 	ActionClose:    {from: openStatuses, to: StatusClosed},
 	ActionTransfer: {from: []Status{StatusDispatched, StatusAccepted, StatusInProgress}, to: StatusDispatched},
-	ActionAssign:   {from: []Status{StatusDispatched, StatusAccepted, StatusInProgress}},
+	ActionAssign:   {from: working},
 	ActionComment:  {from: openStatuses},
+	ActionDefer:    {from: working},
+	ActionRemind:   {from: working},
+	ActionEscalate: {from: working},
+	ActionResume:   {from: working},
+	ActionTimeout:  {from: []Status{StatusResolved}, to: StatusClosed},
 }
 
 // Allowed reports whether action may be taken on a case in status from, and the status it

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // Jurisdiction returns one city.
@@ -161,17 +160,6 @@ func decodeCursor(s string, v any) error {
 		return Problemf(ErrInvalid, "bad-cursor", "the cursor is not one this server gave out; start again without it")
 	}
 	return nil
-}
-
-// DueAt is the deadline of a case of this category dispatched at now, or nil when the
-// category sets no deadline. (Working calendars come later: for now SLA hours are clock
-// hours.)
-func DueAt(c *Category, now time.Time) *time.Time {
-	if c.SLAHours <= 0 {
-		return nil
-	}
-	d := now.Add(time.Duration(c.SLAHours) * time.Hour).UTC()
-	return &d
 }
 
 // ConfigStamp changes whenever a city's configuration is applied, so long-running processes

@@ -92,7 +92,7 @@ func (f *fixture) route(t *testing.T, c *models.Case) *models.Case {
 		t.Fatal(err)
 	}
 	out, _, err := f.db.Transition(ctx, models.Change{CaseID: c.ID, Action: models.ActionRoute, Actor: models.SystemActor,
-		DepartmentID: &dept, DueAt: models.DueAt(f.pothole, time.Now())}, time.Now())
+		DepartmentID: &dept}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,11 +98,14 @@ func (db *DB) RecordNotifications(ctx context.Context, ev *CaseEvent, push bool,
 		if err != nil {
 			return err
 		}
-		recipients := []string{c.ReporterID}
+		recipients, err := tx.recipients(ctx, ev, c)
+		if err != nil {
+			return err
+		}
 		for _, uid := range recipients {
 			// The entry carries the event's time, not the task's, so the inbox reads in the
 			// order things happened even when tasks ran out of order.
-			n := Notification{ID: NewID(), UserID: uid, CaseID: c.ID, EventID: ev.ID, Status: ev.ToStatus, CreatedAt: ev.CreatedAt}
+			n := Notification{ID: NewID(), UserID: uid, CaseID: c.ID, EventID: ev.ID, EventType: ev.Type, Status: ev.ToStatus, CreatedAt: ev.CreatedAt}
 			if ev.ToStatus == StatusClosed {
 				n.Resolution = c.Resolution
 			}
@@ -137,6 +140,26 @@ func (db *DB) RecordNotifications(ctx context.Context, ev *CaseEvent, push bool,
 		return nil
 	})
 	return out, err
+}
+
+// recipients are who an event concerns: a public change, the reporter; a reminder, the
+// case's assignee or else its department's handlers; an escalation, the city's supervisors.
+func (db *DB) recipients(ctx context.Context, ev *CaseEvent, c *Case) ([]string, error) {
+	var ids []string
+	q := db.q(ctx).Model(&User{}).Where("disabled = ?", false).Order("id")
+	switch {
+	case ev.Type == ActionEscalate:
+		err := q.Where("jurisdiction_id = ? AND role = ?", c.JurisdictionID, RoleSupervisor).Pluck("id", &ids).Error
+		return ids, err
+	case ev.Type == ActionRemind && c.AssigneeID != nil:
+		return []string{*c.AssigneeID}, nil
+	case ev.Type == ActionRemind && c.DepartmentID != nil:
+		err := q.Where("department_id = ? AND role = ?", *c.DepartmentID, RoleHandler).Pluck("id", &ids).Error
+		return ids, err
+	case ev.Public:
+		return []string{c.ReporterID}, nil
+	}
+	return nil, nil
 }
 
 // MarkDelivery records the outcome of one push.

@@ -184,6 +184,7 @@ type Notification struct {
 	UserID     string
 	CaseID     string
 	EventID    string
+	EventType  Action
 	Status     Status
 	Resolution Resolution
 	ReadAt     *time.Time

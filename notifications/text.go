@@ -170,3 +170,29 @@ func catalogFor(locale string) *catalog {
 	}
 	return &simplifiedChinese
 }
+
+// staffTexts are the inbox texts of the entries staff get from timers, by event type.
+var staffTexts = map[string]map[string][2]string{
+	"en": {
+		"remind":   {"Deadline approaching", "Case %s is due soon."},
+		"escalate": {"Case overdue", "Case %s is past its deadline and has been escalated."},
+	},
+	"zh": {
+		"remind":   {"即将到期", "案件 %s 即将到期。"},
+		"escalate": {"案件超期", "案件 %s 已超过处理期限，已升级督办。"},
+	},
+}
+
+// StaffText returns the title and body of a staff inbox entry for a timer event ("remind"
+// or "escalate") of case number, in English or Chinese; ok is false for other events.
+func StaffText(locale, eventType, number string) (title, body string, ok bool) {
+	lang := "en"
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(locale)), "zh") {
+		lang = "zh"
+	}
+	t, ok := staffTexts[lang][eventType]
+	if !ok {
+		return "", "", false
+	}
+	return t[0], fmt.Sprintf(t[1], number), true
+}

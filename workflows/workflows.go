@@ -105,6 +105,7 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(models.TaskRoute, w.handleRoute)
 	mux.HandleFunc(models.TaskNotify, w.handleNotify)
+	mux.HandleFunc(models.TaskTimer, w.handleTimer)
 	return mux
 }
 
@@ -163,14 +164,10 @@ func (w *Worker) handleRoute(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	cat, err := db.Category(ctx, c.CategoryID)
-	if err != nil {
-		return err
-	}
 	now := w.cfg.Now()
 	_, ev, err := db.Transition(ctx, models.Change{
 		CaseID: c.ID, Version: c.Version, Action: models.ActionRoute, Actor: models.SystemActor,
-		DepartmentID: &dept, DueAt: models.DueAt(cat, now), CompletesOutbox: p.OutboxID,
+		DepartmentID: &dept, CompletesOutbox: p.OutboxID,
 	}, now)
 	if errors.Is(err, models.ErrConflict) {
 		// Another run of this task got there first; its transaction marked the row done.
@@ -242,6 +239,37 @@ func (w *Worker) handleNotify(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("push for event %s: %w", ev.ID, failed)
 	}
 	return db.MarkOutboxDone(ctx, p.OutboxID, w.cfg.Now())
+}
+
+// handleTimer acts on a case timer that came due: a reminder, an escalation, the end of a
+// deferral or of the confirmation window. A timer whose case has moved on since it was set
+// only marks itself done.
+func (w *Worker) handleTimer(ctx context.Context, t *asynq.Task) error {
+	var p models.TimerPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("timer payload: %v: %w", err, asynq.SkipRetry)
+	}
+	db := w.cfg.DB
+	if done, err := db.OutboxDone(ctx, p.OutboxID); err != nil || done {
+		return err
+	}
+	now := w.cfg.Now()
+	ch, err := db.TimerChange(ctx, p, now)
+	if err != nil {
+		return err
+	}
+	if ch == nil {
+		return db.MarkOutboxDone(ctx, p.OutboxID, now)
+	}
+	c, ev, err := db.Transition(ctx, *ch, now)
+	if errors.Is(err, models.ErrConflict) {
+		return fmt.Errorf("case changed while its %s timer ran; trying again: %w", p.Kind, err)
+	}
+	if err != nil {
+		return err
+	}
+	w.cfg.Logger.Info("case timer", "case", c.Number, "kind", p.Kind, "event", ev.ID)
+	return nil
 }
 
 // asynqLogger sends Asynq's own log lines to slog.

@@ -53,12 +53,15 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// pending returns the outbox rows due now as the tasks the relay would enqueue.
+// pending returns the outbox rows due now as the tasks the relay would enqueue, leaving
+// out the case timers (tested in models and below).
 func (f *fixture) pending(t *testing.T) []*asynq.Task {
 	t.Helper()
 	var tasks []*asynq.Task
 	_, err := f.db.ClaimOutbox(ctx, f.now.Add(time.Hour), 100, time.Minute, func(o models.Outbox) error {
-		tasks = append(tasks, asynq.NewTask(o.TaskType, []byte(o.Payload)))
+		if o.TaskType != models.TaskTimer {
+			tasks = append(tasks, asynq.NewTask(o.TaskType, []byte(o.Payload)))
+		}
 		return nil
 	})
 	if err != nil {
@@ -170,5 +173,45 @@ func TestRelayHandsOverAgainAfterRedisLoss(t *testing.T) {
 	}
 	if tasks, _ = insp.ListPendingTasks("default"); len(tasks) != 1 {
 		t.Fatalf("%d pending tasks, want 1", len(tasks))
+	}
+}
+
+// TestTimerForAFinishedCaseDoesNothing: the breach timer of a case that was closed before
+// its deadline fires, finds the case done, and only marks itself done.
+func TestTimerForAFinishedCaseDoesNothing(t *testing.T) {
+	f := newFixture(t)
+	mux := f.worker.Mux()
+	if err := mux.ProcessTask(ctx, f.pending(t)[0]); err != nil { // route
+		t.Fatal(err)
+	}
+	var breach *asynq.Task
+	var breachID string
+	_, err := f.db.ClaimOutbox(ctx, f.now.Add(time.Hour), 100, time.Minute, func(o models.Outbox) error {
+		var p models.TimerPayload
+		if o.TaskType == models.TaskTimer && json.Unmarshal([]byte(o.Payload), &p) == nil && p.Kind == models.TimerBreach {
+			breach, breachID = asynq.NewTask(o.TaskType, []byte(o.Payload)), o.ID
+		}
+		return nil
+	})
+	if err != nil || breach == nil {
+		t.Fatalf("no breach timer: %v", err)
+	}
+	boss, _ := f.db.StaffByEmail(ctx, "boss@test.example")
+	jur := "testville"
+	if _, _, err := f.db.Transition(ctx, models.Change{CaseID: f.caseID, Action: models.ActionClose, Resolution: models.ResolutionInvalid,
+		Actor: models.Actor{ID: &boss.ID, Role: models.RoleSupervisor, JurisdictionID: jur}}, f.now); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := f.db.Timeline(ctx, f.caseID, false)
+	f.now = f.now.Add(1000 * time.Hour)
+	if err := mux.ProcessTask(ctx, breach); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := f.db.Timeline(ctx, f.caseID, false)
+	if len(after) != len(before) {
+		t.Fatalf("the timer of a closed case added %d events", len(after)-len(before))
+	}
+	if done, _ := f.db.OutboxDone(ctx, breachID); !done {
+		t.Fatal("the stale timer's outbox row is not done")
 	}
 }

@@ -46,7 +46,7 @@ categories:
     attributes:
       - {code: depth, datatype: singlevaluelist, required: true, description: "How deep?", values: [{key: shallow, name: Shallow}, {key: deep, name: Deep}]}
       - {code: width_cm, datatype: number, required: false, description: "How wide, in cm?"}
-  - {code: tree, name: Fallen tree, group: Parks, department: PARKS, sla_hours: 24}
+  - {code: tree, name: Fallen tree, group: Parks, department: PARKS, sla_hours: 24, after_photo: required}
   - {code: other, name: Something else, group: Other}
 routing:
   - {category: pothole, area: east, department: PARKS}

@@ -15,6 +15,9 @@ ALTER TABLE cases ADD COLUMN escalation_level INTEGER NOT NULL DEFAULT 0;
 
 CREATE INDEX cases_assignee ON cases (assignee_id, status, due_at, id);
 
+-- Staff inbox entries (reminders, escalations) read differently from a reporter's.
+ALTER TABLE notifications ADD COLUMN event_type TEXT NOT NULL DEFAULT '';
+
 -- A refresh token is kept only as its SHA-256; using one replaces it (rotation).
 CREATE TABLE refresh_tokens (
     id           TEXT PRIMARY KEY,
@@ -28,6 +31,7 @@ CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
 
 -- +goose Down
 DROP TABLE refresh_tokens;
+ALTER TABLE notifications DROP COLUMN event_type;
 DROP INDEX cases_assignee;
 ALTER TABLE cases DROP COLUMN escalation_level;
 ALTER TABLE cases DROP COLUMN remaining_seconds;
