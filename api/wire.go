@@ -103,8 +103,8 @@ type ReportJSON struct {
 	Lat         *float64       `json:"lat"`
 	Lon         *float64       `json:"lon"`
 	Address     string         `json:"address"`
-	Attributes  map[string]any `json:"attributes"`
-	MediaIDs    []string       `json:"media_ids"`
+	Attributes  map[string]any `json:"attributes,omitempty"`
+	MediaIDs    []string       `json:"media_ids,omitempty"`
 }
 
 // Report is a report (a case) as its reporter and staff see it; the public view leaves out

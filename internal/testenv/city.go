@@ -59,6 +59,28 @@ staff:
 open311_api_keys: [{key: test-open311-key, name: Test client}]
 `
 
+// OtherCityYAML is a second city, far from the first, for tests that check that nothing
+// crosses from one city to another.
+const OtherCityYAML = `
+jurisdiction: {id: otherville, name: Otherville, timezone: Asia/Shanghai}
+areas:
+  type: FeatureCollection
+  features:
+    - type: Feature
+      id: centre
+      properties: {name: Centre}
+      geometry: {type: Polygon, coordinates: [[[10, 10], [11, 10], [11, 11], [10, 11], [10, 10]]]}
+departments:
+  - {code: ROADS, name: Other roads}
+triage_department: ROADS
+categories:
+  - {code: pothole, name: Pothole, group: Streets, department: ROADS, sla_hours: 72}
+staff:
+  - {email: roads@other.example, name: Other roads handler, role: handler, department: ROADS, password: other-roads}
+  - {email: boss@other.example, name: Other supervisor, role: supervisor, password: other-boss}
+  - {email: admin@other.example, name: Other administrator, role: admin, password: other-admin}
+`
+
 // Points of the test city.
 const (
 	WestLat, WestLon = 0.5, -0.5
@@ -68,7 +90,13 @@ const (
 // City applies the test city to db and returns the parsed configuration.
 func City(t testing.TB, db *models.DB) *models.CityConfig {
 	t.Helper()
-	cfg, err := models.ParseCityConfig([]byte(CityYAML), nil)
+	return Apply(t, db, CityYAML)
+}
+
+// Apply applies a city configuration to db.
+func Apply(t testing.TB, db *models.DB, yaml string) *models.CityConfig {
+	t.Helper()
+	cfg, err := models.ParseCityConfig([]byte(yaml), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,119 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/city-eyes/cityeyes/internal/testenv"
+	"github.com/city-eyes/cityeyes/models"
+)
+
+// TestEveryRouteAsEveryRole calls every route of the native API as every kind of caller and
+// checks the status, and that what comes back stays inside the caller's boundary. A route
+// the table does not cover fails the test, so a new route must say who may call it.
+func TestEveryRouteAsEveryRole(t *testing.T) {
+	h := newHarness(t)
+	testenv.Apply(t, h.db, testenv.OtherCityYAML)
+	idx, err := h.db.LoadAreaIndex(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.app = New(Config{DB: h.db, Store: h.store, Areas: func() *models.AreaIndex { return idx }, JWTSecret: testenv.Secret, Now: func() time.Time { return h.now }})
+
+	reporter := h.citizen("device-reporter")
+	_, r, _ := h.submit(reporter, "matrix", goodReport(photo(testenv.PhotoJPEG))...) // west: ROADS
+	h.route(r.ID)
+	roadsUser, _ := h.db.StaffByEmail(context.Background(), "roads@test.example")
+
+	tokens := map[string]string{
+		"anonymous":              "",
+		"reporter":               reporter,
+		"another citizen":        h.citizen("device-stranger"),
+		"handler of the case":    h.staff("roads@test.example", "roads-pass"),
+		"handler elsewhere":      h.staff("parks@test.example", "parks-pass"),
+		"supervisor":             h.staff("boss@test.example", "boss-pass"),
+		"supervisor, other city": h.staff("boss@other.example", "other-boss"),
+		"administrator":          h.staff("admin@test.example", "admin-pass"),
+	}
+	roles := []string{"anonymous", "reporter", "another citizen", "handler of the case", "handler elsewhere",
+		"supervisor", "supervisor, other city", "administrator"}
+
+	type call struct {
+		method, path string
+		body         any
+		ctype        string
+		// want is the status for each role, in the order of roles.
+		want []int
+		// leak, when set, fails if a 200 answer to this role contains the case's id.
+		leakFree []string
+	}
+	caseURL := "/v1/reports/" + r.ID
+	calls := []call{
+		{"POST", "/v1/auth/device", DeviceRequest{DeviceID: "device-matrix-x", Platform: "ios"}, "", []int{200, 200, 200, 200, 200, 200, 200, 200}, nil},
+		{"POST", "/v1/auth/login", LoginRequest{Email: "roads@test.example", Password: "roads-pass"}, "", []int{200, 200, 200, 200, 200, 200, 200, 200}, nil},
+		{"POST", "/v1/auth/refresh", RefreshRequest{RefreshToken: "not-a-token"}, "", []int{401, 401, 401, 401, 401, 401, 401, 401}, nil},
+		{"GET", "/v1/categories?lat=0.5&lon=-0.5", nil, "", []int{200, 200, 200, 200, 200, 200, 200, 200}, nil},
+		{"POST", "/v1/reports", ReportJSON{Category: "other", Description: "x", Lat: ptr(0.5), Lon: ptr(-0.5)}, "", []int{401, 201, 201, 403, 403, 403, 403, 403}, nil},
+		{"GET", caseURL, nil, "", []int{401, 200, 200, 200, 403, 200, 403, 200}, nil},
+		{"GET", "/v1/cases/" + r.ID, nil, "", []int{401, 403, 403, 200, 403, 200, 403, 200}, nil},
+		{"POST", caseURL + "/feedback", FeedbackRequest{Action: "confirm"}, "", []int{401, 409, 404, 403, 403, 403, 403, 403}, nil},
+		{"GET", "/v1/me/reports", nil, "", []int{401, 200, 200, 403, 403, 403, 403, 403}, []string{"another citizen"}},
+		{"GET", "/v1/me/notifications", nil, "", []int{401, 200, 200, 200, 200, 200, 200, 200}, nil},
+		{"GET", "/v1/queue", nil, "", []int{401, 403, 403, 200, 200, 200, 200, 403}, []string{"handler elsewhere", "supervisor, other city"}},
+		{"GET", "/v1/queue/counts", nil, "", []int{401, 403, 403, 200, 200, 200, 200, 403}, nil},
+		{"POST", "/v1/cases/" + r.ID + "/actions", ActionRequest{Action: "comment", Note: "looked"}, "", []int{401, 403, 403, 200, 403, 200, 403, 403}, nil},
+		{"GET", "/v1/admin/staff", nil, "", []int{401, 403, 403, 403, 403, 403, 403, 200}, nil},
+		{"POST", "/v1/admin/staff", StaffRequest{}, "", []int{401, 403, 403, 403, 403, 403, 403, 422}, nil},
+		{"PATCH", "/v1/admin/staff/" + roadsUser.ID, StaffRequest{Name: ptr("Roads")}, "", []int{401, 403, 403, 403, 403, 403, 403, 200}, nil},
+	}
+	covered := map[string]bool{}
+	for _, c := range calls {
+		route := c.method + " " + strings.Split(c.path, "?")[0]
+		route = strings.ReplaceAll(route, r.ID, ":id")
+		route = strings.ReplaceAll(route, roadsUser.ID, ":id")
+		covered[route] = true
+		for i, role := range roles {
+			t.Run(route+" as "+role, func(t *testing.T) {
+				b, _ := json.Marshal(c.body)
+				if c.body == nil {
+					b = nil
+				}
+				ctype := ""
+				if b != nil {
+					ctype = "application/json"
+				}
+				resp, body := h.do(c.method, c.path, tokens[role], b, ctype, "Idempotency-Key", "matrix-"+role)
+				if resp.StatusCode != c.want[i] {
+					t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.want[i], body)
+				}
+				for _, lf := range c.leakFree {
+					if lf == role && resp.StatusCode == http.StatusOK && strings.Contains(string(body), r.ID) {
+						t.Fatalf("the case crossed a boundary: %s", body)
+					}
+				}
+				if role == "another citizen" && c.path == caseURL && strings.Contains(string(body), `"attributes"`) {
+					t.Fatalf("another citizen got the reporter's answers: %s", body)
+				}
+			})
+		}
+	}
+	for _, rt := range h.app.GetRoutes(true) {
+		if !strings.HasPrefix(rt.Path, "/v1/") || rt.Method == "HEAD" {
+			continue
+		}
+		if !covered[rt.Method+" "+rt.Path] {
+			t.Errorf("route %s %s is not in the access table", rt.Method, rt.Path)
+		}
+	}
+	// The other city's administrator sees only their own staff.
+	_, body := h.do("GET", "/v1/admin/staff", h.staff("admin@other.example", "other-admin"), nil, "")
+	if strings.Contains(string(body), "test.example") {
+		t.Fatalf("another city's administrator sees this city's staff: %s", body)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
