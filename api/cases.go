@@ -90,7 +90,7 @@ func (s *Server) queue(c *fiber.Ctx) error {
 	return c.JSON(page)
 }
 
-// queueCounts counts the queue's cases per status, and the open ones overdue and
+// queueCounts counts the queue's open cases per status, and those overdue and
 // unassigned, for the queue's tabs (GET /v1/queue/counts); it takes the queue's filters.
 func (s *Server) queueCounts(c *fiber.Ctx) error {
 	f, err := s.queueFilter(c)
@@ -103,7 +103,7 @@ func (s *Server) queueCounts(c *fiber.Ctx) error {
 	}
 	out := QueueCounts{Statuses: map[string]int64{}, Overdue: overdue, Unassigned: unassigned}
 	for _, st := range []models.Status{models.StatusSubmitted, models.StatusDispatched, models.StatusTriage, models.StatusAccepted,
-		models.StatusInProgress, models.StatusResolved, models.StatusClosed} {
+		models.StatusInProgress, models.StatusResolved} {
 		out.Statuses[string(st)] = byStatus[st]
 	}
 	return c.JSON(out)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // NewID returns a random UUID: case, event and media ids must not be guessable in sequence.
@@ -500,7 +499,8 @@ func mayAct(a Actor, c *Case, action Action) error {
 	staff := !system && !citizen && action != ActionSubmit
 	switch a.Role {
 	case RoleSystem:
-		if system {
+		// Comments too: an Open311 client's, posted on a citizen's behalf.
+		if system || action == ActionComment {
 			return nil
 		}
 	case RoleCitizen:
@@ -546,11 +546,12 @@ type QueueFilter struct {
 	Limit          int
 }
 
-// openQueueStatuses are the statuses a queue shows unless asked for others.
+// openQueueStatuses are the statuses a queue shows unless asked for others. The same list
+// is written out in openStatusesSQL, as a literal, so that the planner can match it to the
+// partial indexes of the open cases (migration 00003).
 var openQueueStatuses = []Status{StatusDispatched, StatusTriage, StatusAccepted, StatusInProgress}
 
-// farFuture stands in for "no deadline" when sorting by due time, so such cases come last.
-var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+const openStatusesSQL = "status IN ('dispatched', 'triage', 'accepted', 'in_progress')"
 
 // queueScope applies the filters a queue page and its counts share.
 func (db *DB) queueScope(ctx context.Context, f QueueFilter) *gorm.DB {
@@ -587,38 +588,60 @@ func (db *DB) Queue(ctx context.Context, f QueueFilter) ([]Case, string, error) 
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
-	q := db.queueScope(ctx, f)
-	if len(f.Statuses) > 0 {
-		q = q.Where("status IN ?", f.Statuses)
-	} else {
-		q = q.Where("status IN ?", openQueueStatuses)
-	}
 	var after queueCursor
 	if f.Cursor != "" {
 		if err := decodeCursor(f.Cursor, &after); err != nil {
 			return nil, "", err
 		}
 	}
+	scope := func() *gorm.DB {
+		q := db.queueScope(ctx, f)
+		if len(f.Statuses) > 0 {
+			return q.Where("status IN ?", f.Statuses)
+		}
+		return q.Where(openStatusesSQL)
+	}
+	var cs []Case
 	switch f.Sort {
 	case "due":
-		if f.Cursor != "" {
-			q = q.Where("(COALESCE(due_at, ?) > ? OR (COALESCE(due_at, ?) = ? AND id > ?))", farFuture, after.T, farFuture, after.T, after.ID)
+		// Cases with a deadline by deadline, then those without (triage, deferred) by id:
+		// two index range scans rather than one sort over a COALESCE.
+		if !after.NoDue {
+			q := scope().Where("due_at IS NOT NULL")
+			if f.Cursor != "" {
+				q = q.Where("(due_at > ? OR (due_at = ? AND id > ?))", after.T, after.T, after.ID)
+			}
+			if err := q.Order("due_at, id").Limit(f.Limit + 1).Find(&cs).Error; err != nil {
+				return nil, "", translate(err)
+			}
 		}
-		q = q.Order(clause.OrderBy{Expression: clause.Expr{SQL: "COALESCE(due_at, ?), id", Vars: []any{farFuture}}})
+		if len(cs) <= f.Limit {
+			var rest []Case
+			q := scope().Where("due_at IS NULL")
+			if after.NoDue {
+				q = q.Where("id > ?", after.ID)
+			}
+			if err := q.Order("id").Limit(f.Limit + 1 - len(cs)).Find(&rest).Error; err != nil {
+				return nil, "", translate(err)
+			}
+			cs = append(cs, rest...)
+		}
 	case "priority":
+		q := scope()
 		if f.Cursor != "" {
 			q = q.Where("(priority < ? OR (priority = ? AND (created_at > ? OR (created_at = ? AND id > ?))))", after.P, after.P, after.T, after.T, after.ID)
 		}
-		q = q.Order("priority DESC, created_at, id")
+		if err := q.Order("priority DESC, created_at, id").Limit(f.Limit + 1).Find(&cs).Error; err != nil {
+			return nil, "", translate(err)
+		}
 	default:
+		q := scope()
 		if f.Cursor != "" {
 			q = q.Where("(created_at > ? OR (created_at = ? AND id > ?))", after.T, after.T, after.ID)
 		}
-		q = q.Order("created_at, id")
-	}
-	var cs []Case
-	if err := q.Limit(f.Limit + 1).Find(&cs).Error; err != nil {
-		return nil, "", translate(err)
+		if err := q.Order("created_at, id").Limit(f.Limit + 1).Find(&cs).Error; err != nil {
+			return nil, "", translate(err)
+		}
 	}
 	next := ""
 	if len(cs) > f.Limit {
@@ -626,9 +649,10 @@ func (db *DB) Queue(ctx context.Context, f QueueFilter) ([]Case, string, error) 
 		last := cs[len(cs)-1]
 		cur := queueCursor{T: last.CreatedAt, P: last.Priority, ID: last.ID}
 		if f.Sort == "due" {
-			cur.T = farFuture
 			if last.DueAt != nil {
 				cur.T = *last.DueAt
+			} else {
+				cur.T, cur.NoDue = time.Time{}, true
 			}
 		}
 		next = encodeCursor(cur)
@@ -638,33 +662,40 @@ func (db *DB) Queue(ctx context.Context, f QueueFilter) ([]Case, string, error) 
 
 // queueCursor is where a queue page ended: the last row's sort values and id.
 type queueCursor struct {
-	T  time.Time `json:"t"`
-	P  int       `json:"p,omitempty"`
-	ID string    `json:"id"`
+	T     time.Time `json:"t"`
+	P     int       `json:"p,omitempty"`
+	NoDue bool      `json:"n,omitempty"` // in the part of a by-deadline queue without deadlines
+	ID    string    `json:"id"`
 }
 
-// QueueCounts counts a queue's cases per status, and how many of the open ones are overdue
-// or unassigned, for the tabs of the work queue. The status filter is ignored: the tabs
-// show every status.
+// QueueCounts counts a queue's open cases per status (the working statuses and resolved:
+// closed cases are history, and counting a city's years of them would cost more than any
+// tab is worth), and how many of the working ones are overdue or unassigned. The status
+// filter is ignored: the tabs show every status.
 func (db *DB) QueueCounts(ctx context.Context, f QueueFilter) (map[Status]int64, int64, int64, error) {
+	// One pass over the queue's open cases counts all three.
 	var rows []struct {
-		Status Status
-		N      int64
+		Status     Status
+		N          int64
+		Overdue    int64
+		Unassigned int64
 	}
-	if err := db.queueScope(ctx, f).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error; err != nil {
+	err := db.queueScope(ctx, f).Where("status IN ?", []Status{StatusSubmitted, StatusDispatched, StatusTriage,
+		StatusAccepted, StatusInProgress, StatusResolved}).
+		Select("status, COUNT(*) AS n, SUM(CASE WHEN due_at < ? THEN 1 ELSE 0 END) AS overdue, "+
+			"SUM(CASE WHEN assignee_id IS NULL THEN 1 ELSE 0 END) AS unassigned", f.Now.UTC()).
+		Group("status").Scan(&rows).Error
+	if err != nil {
 		return nil, 0, 0, translate(err)
 	}
 	counts := map[Status]int64{}
+	var overdue, unassigned int64
 	for _, r := range rows {
 		counts[r.Status] = r.N
-	}
-	var overdue, unassigned int64
-	open := db.queueScope(ctx, f).Where("status IN ?", openQueueStatuses)
-	if err := open.Where("due_at < ?", f.Now.UTC()).Count(&overdue).Error; err != nil {
-		return nil, 0, 0, translate(err)
-	}
-	if err := db.queueScope(ctx, f).Where("status IN ? AND assignee_id IS NULL", openQueueStatuses).Count(&unassigned).Error; err != nil {
-		return nil, 0, 0, translate(err)
+		if slices.Contains(openQueueStatuses, r.Status) {
+			overdue += r.Overdue
+			unassigned += r.Unassigned
+		}
 	}
 	return counts, overdue, unassigned, nil
 }

@@ -189,3 +189,48 @@ func TestAutoClose(t *testing.T) {
 		t.Fatal("the auto-close acted twice")
 	}
 }
+
+// TestQueueByDeadlinePagesIntoCasesWithout: sorted by deadline, cases with one come first,
+// then those without (a deferred case), and paging one by one crosses from one part to the
+// other without losing or repeating a case.
+func TestQueueByDeadlinePagesIntoCasesWithout(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	var want []string
+	for i := range 3 {
+		c := f.newCase(t, testenv.WestLat, testenv.WestLon, "due-"+string(rune('a'+i)))
+		dept, _ := f.db.RouteFor(ctx, c)
+		if _, _, err := f.db.Transition(ctx, models.Change{CaseID: c.ID, Action: models.ActionRoute, Actor: models.SystemActor, DepartmentID: &dept}, now.Add(time.Duration(i)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, c.ID)
+	}
+	until := now.Add(24 * time.Hour)
+	if _, _, err := f.db.Transition(ctx, models.Change{CaseID: want[0], Action: models.ActionDefer, Actor: actor(f.handlers["roads"]), Until: &until, Note: "parts"}, now); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want[1:], want[0]) // the deferred one has no deadline: last
+	var got []string
+	cursor := ""
+	for range 10 {
+		page, next, err := f.db.Queue(ctx, models.QueueFilter{JurisdictionID: "testville", DepartmentID: f.roads.ID, Sort: "due", Limit: 1, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page {
+			got = append(got, c.ID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(got) != len(want) {
+		t.Fatalf("paged %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("paged %v, want %v", got, want)
+		}
+	}
+}
