@@ -69,6 +69,10 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 		{"GET", "/v1/admin/staff", nil, "", []int{401, 403, 403, 403, 403, 403, 403, 200}, nil},
 		{"POST", "/v1/admin/staff", StaffRequest{}, "", []int{401, 403, 403, 403, 403, 403, 403, 422}, nil},
 		{"PATCH", "/v1/admin/staff/" + roadsUser.ID, StaffRequest{Name: ptr("Roads")}, "", []int{401, 403, 403, 403, 403, 403, 403, 200}, nil},
+		{"GET", "/v1/admin/open311-keys", nil, "", []int{401, 403, 403, 403, 403, 403, 403, 200}, nil},
+		{"POST", "/v1/admin/open311-keys", Open311KeyRequest{}, "", []int{401, 403, 403, 403, 403, 403, 403, 422}, nil},
+		// Any id that is not one of the city's keys: the administrator gets 404.
+		{"DELETE", "/v1/admin/open311-keys/" + roadsUser.ID, nil, "", []int{401, 403, 403, 403, 403, 403, 403, 404}, nil},
 	}
 	covered := map[string]bool{}
 	for _, c := range calls {

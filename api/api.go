@@ -127,6 +127,8 @@ func (s *Server) routes(app *fiber.App) {
 	v1.Post("/admin/staff", admin, s.createStaff)
 	v1.Patch("/admin/staff/:id", admin, s.updateStaff)
 
+	s.open311Routes(app)
+
 	app.Use(func(c *fiber.Ctx) error {
 		return models.Problemf(models.ErrNotFound, "no-such-route", "there is no %s %s; see openapi.yaml for the routes", c.Method(), c.Path())
 	})

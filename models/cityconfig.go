@@ -365,7 +365,7 @@ type ApplyResult struct {
 // ApplyCityConfig makes the database match the configuration, all or nothing, in one
 // transaction. Departments, categories, areas and staff are matched by code or email and
 // updated in place, so their ids (and the cases that point at them) stay; routing rules and
-// API keys are replaced; a category no longer in the file is deactivated, not deleted, since
+// the configuration's API keys are replaced (keys made through the admin API stay); a category no longer in the file is deactivated, not deleted, since
 // cases refer to it. Staff passwords are set only when the account is created. Applying the
 // same file again changes nothing.
 func (db *DB) ApplyCityConfig(ctx context.Context, cfg *CityConfig, now time.Time) (*ApplyResult, error) {
@@ -480,7 +480,7 @@ func (db *DB) ApplyCityConfig(ctx context.Context, cfg *CityConfig, now time.Tim
 				res.StaffCreated++
 			}
 		}
-		if err := tx.q(ctx).Where("jurisdiction_id = ?", j.ID).Delete(&APIKey{}).Error; err != nil {
+		if err := tx.q(ctx).Where("jurisdiction_id = ? AND source = ?", j.ID, APIKeyFromConfig).Delete(&APIKey{}).Error; err != nil {
 			return err
 		}
 		for _, k := range cfg.Open311APIKeys {
