@@ -121,6 +121,7 @@ func (s *Server) routes(app *fiber.App) {
 	v1.Get("/queue", s.auth(models.RoleHandler, models.RoleSupervisor), s.queue)
 	v1.Get("/queue/counts", s.auth(models.RoleHandler, models.RoleSupervisor), s.queueCounts)
 	v1.Post("/cases/:id/actions", s.auth(models.RoleHandler, models.RoleSupervisor), s.caseAction)
+	v1.Post("/cases/actions", s.auth(models.RoleHandler, models.RoleSupervisor), s.bulkAction)
 
 	admin := s.auth(models.RoleAdmin)
 	v1.Get("/admin/staff", admin, s.listStaff)

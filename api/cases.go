@@ -145,6 +145,40 @@ func (s *Server) caseAction(c *fiber.Ctx) error {
 	return c.JSON(r)
 }
 
+// bulkAction applies one action to several cases (POST /v1/cases/actions), each in its own
+// transaction: one case refusing (another department's, a stale version, a status that
+// does not allow it) does not undo the others, and the answer says what happened to each.
+func (s *Server) bulkAction(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	var req BulkActionRequest
+	if err := readJSON(c, &req, 256<<10); err != nil {
+		return err
+	}
+	if len(req.CaseIDs) == 0 || len(req.CaseIDs) > 100 {
+		return models.Problemf(models.ErrInvalid, "invalid-bulk", "case_ids must list 1 to 100 cases")
+	}
+	out := BulkActionResult{Results: []BulkItem{}}
+	for _, id := range req.CaseIDs {
+		item := BulkItem{ID: id, Status: fiber.StatusOK}
+		ch, err := s.actionChange(c, id, req.ActionRequest, nil)
+		if err == nil {
+			var cs *models.Case
+			if cs, _, err = s.db.Transition(ctx, ch, s.now()); err == nil {
+				item.Version, item.CaseStatus = cs.Version, string(cs.Status)
+			}
+		}
+		if err != nil {
+			p := s.problemOf(err)
+			if p.Status >= 500 {
+				return err // a dependency is down: say so for the whole request
+			}
+			item.Status, item.Problem = p.Status, &p
+		}
+		out.Results = append(out.Results, item)
+	}
+	return c.JSON(out)
+}
+
 // readAction reads an action as JSON, or as multipart with "after" photos (resolve) as
 // photo parts and the other fields as form fields.
 func (s *Server) readAction(c *fiber.Ctx, caseID, owner string) (ActionRequest, []models.Media, error) {

@@ -307,3 +307,36 @@ func TestDeferAndAfterPhoto(t *testing.T) {
 		t.Fatalf("objects of the case: %v, want only the after photo", objs)
 	}
 }
+
+// TestBulkAction accepts several cases at once: each case succeeds or fails on its own.
+func TestBulkAction(t *testing.T) {
+	h := newHarness(t)
+	citizen := h.citizen("device-bulk")
+	roads := h.staff("roads@test.example", "roads-pass")
+	var west []string
+	for i := range 3 {
+		_, r, _ := h.submit(citizen, fmt.Sprint("bulk", i), goodReport()...)
+		h.route(r.ID)
+		west = append(west, r.ID)
+	}
+	_, east, _ := h.submit(citizen, "bulk-east", field("category", "pothole"), field("lat", "0.5"), field("lon", "0.5"),
+		field("description", "x"), field("attr.depth", "deep"))
+	h.route(east.ID) // PARKS's
+	h.json("POST", "/v1/cases/"+west[2]+"/actions", roads, ActionRequest{Action: "accept"})
+	ids := append(append([]string{}, west...), east.ID, "00000000-0000-4000-8000-000000000000")
+	resp, body := h.json("POST", "/v1/cases/actions", roads, BulkActionRequest{CaseIDs: ids, ActionRequest: ActionRequest{Action: "accept"}})
+	var res BulkActionResult
+	_ = json.Unmarshal(body, &res)
+	if resp.StatusCode != 200 || len(res.Results) != 5 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	want := []int{200, 200, 409, 403, 404}
+	for i, r := range res.Results {
+		if r.ID != ids[i] || r.Status != want[i] || (r.Status == 200) != (r.CaseStatus == "accepted") || (r.Status != 200) != (r.Problem != nil) {
+			t.Fatalf("result %d: %+v, want status %d", i, r, want[i])
+		}
+	}
+	if resp, _ := h.json("POST", "/v1/cases/actions", roads, BulkActionRequest{ActionRequest: ActionRequest{Action: "accept"}}); resp.StatusCode != 422 {
+		t.Fatalf("no case ids: %d", resp.StatusCode)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -54,16 +55,32 @@ func discardBody(c *fiber.Ctx) {
 // handleError is the one place errors become responses. Errors of a known kind show their
 // detail; anything else is logged and answered with a 500 that shows nothing of it.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
-	p := Problem{Status: http.StatusInternalServerError, Type: "internal", Instance: c.Path(),
+	p := s.problemOf(err)
+	p.Instance = c.Path()
+	if p.Status == http.StatusServiceUnavailable {
+		// A dependency is away; the detail of why stays in the log.
+		c.Set(fiber.HeaderRetryAfter, "5")
+		s.log.Warn("unavailable", "path", c.Path(), "err", err)
+	}
+	if p.Status == http.StatusInternalServerError {
+		s.log.Error("internal error", "method", c.Method(), "path", c.Path(), "err", err)
+	}
+	discardBody(c)
+	c.Set(fiber.HeaderContentType, "application/problem+json")
+	return c.Status(p.Status).JSON(p, "application/problem+json")
+}
+
+// problemOf is the problem an error becomes.
+func (s *Server) problemOf(err error) Problem {
+	p := Problem{Status: http.StatusInternalServerError, Type: "internal",
 		Detail: "something went wrong on our side; it has been logged. Try again later."}
 	var (
 		mp *models.Problem
 		fe *fiber.Error
 	)
-	matched := false
 	for _, k := range kinds {
 		if errors.Is(err, k.kind) {
-			p.Status, p.Type, matched = k.status, k.typ, true
+			p.Status, p.Type = k.status, k.typ
 			p.Detail = err.Error()
 			break
 		}
@@ -75,23 +92,15 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 			p.Type = mp.Type
 		}
 	case errors.As(err, &fe):
-		p.Status, p.Type, p.Detail, matched = fe.Code, "http-"+http.StatusText(fe.Code), fe.Message, true
+		p.Status, p.Type, p.Detail = fe.Code, "http-"+strconv.Itoa(fe.Code), fe.Message
 		if fe.Code == http.StatusRequestEntityTooLarge {
 			p.Type, p.Detail = "too-large", "the request body is larger than this server accepts"
 		}
 	}
 	if p.Status == http.StatusServiceUnavailable {
-		// A dependency is away; the detail of why stays in the log.
-		c.Set(fiber.HeaderRetryAfter, "5")
 		p.Detail = "a service this request needs is briefly unavailable; retry in a few seconds (a report with the same Idempotency-Key, so it is not filed twice)"
-		s.log.Warn("unavailable", "path", c.Path(), "err", err)
 	}
-	if !matched {
-		s.log.Error("internal error", "method", c.Method(), "path", c.Path(), "err", err)
-	}
-	discardBody(c)
 	p.Title = http.StatusText(p.Status)
 	p.Type = "urn:cityeyes:problem:" + p.Type
-	c.Set(fiber.HeaderContentType, "application/problem+json")
-	return c.Status(p.Status).JSON(p, "application/problem+json")
+	return p
 }

@@ -406,6 +406,9 @@ func (s *Server) getReport(c *fiber.Ctx) error {
 		return err
 	}
 	staff := p.Role != models.RoleCitizen
+	if staff && cs.JurisdictionID != p.JurisdictionID {
+		return fmt.Errorf("%w: case %s", models.ErrNotFound, cs.ID) // another city's: not theirs to know of
+	}
 	if staff && !mayView(p, cs) {
 		return models.Problemf(models.ErrForbidden, "other-department", "case %s is not in your department's or city's queue", cs.Number)
 	}

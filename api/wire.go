@@ -182,6 +182,26 @@ type ActionRequest struct {
 	Until       *time.Time `json:"until,omitempty"`
 }
 
+// BulkActionRequest is one action for several cases.
+type BulkActionRequest struct {
+	CaseIDs []string `json:"case_ids"`
+	ActionRequest
+}
+
+// BulkActionResult says what an action did to each case, in the order asked.
+type BulkActionResult struct {
+	Results []BulkItem `json:"results"`
+}
+
+// BulkItem is one case's outcome: its new status and version, or the problem it met.
+type BulkItem struct {
+	ID         string   `json:"id"`
+	Status     int      `json:"status"`
+	CaseStatus string   `json:"case_status,omitempty"`
+	Version    int      `json:"version,omitempty"`
+	Problem    *Problem `json:"problem,omitempty"`
+}
+
 // FeedbackRequest is the reporter's answer to a resolved case.
 type FeedbackRequest struct {
 	Action  string `json:"action"`

@@ -511,6 +511,9 @@ func mayAct(a Actor, c *Case, action Action) error {
 			return nil
 		}
 	case RoleHandler:
+		if a.JurisdictionID != "" && a.JurisdictionID != c.JurisdictionID {
+			return fmt.Errorf("%w: case %s", ErrNotFound, c.ID)
+		}
 		if c.DepartmentID == nil || a.DepartmentID != *c.DepartmentID {
 			return Problemf(ErrForbidden, "other-department",
 				"case %s belongs to another department; only its own department's handlers or a supervisor may act on it", c.Number)
@@ -520,7 +523,8 @@ func mayAct(a Actor, c *Case, action Action) error {
 		}
 	case RoleSupervisor, RoleAdmin:
 		if a.JurisdictionID != c.JurisdictionID {
-			return Problemf(ErrForbidden, "other-jurisdiction", "case %s belongs to another city", c.Number)
+			// Another city's case does not exist as far as this city's staff can tell.
+			return fmt.Errorf("%w: case %s", ErrNotFound, c.ID)
 		}
 		if staff {
 			return nil

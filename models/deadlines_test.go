@@ -3,6 +3,7 @@ package models_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,5 +233,48 @@ func TestQueueByDeadlinePagesIntoCasesWithout(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("paged %v, want %v", got, want)
 		}
+	}
+}
+
+// TestDeadlineOnTheCityCalendar: with working hours set in the city configuration, a
+// deadline counts only working time.
+func TestDeadlineOnTheCityCalendar(t *testing.T) {
+	db := testenv.DB(t)
+	y := strings.Replace(testenv.CityYAML, "jurisdiction: {id: testville, name: Testville, timezone: Europe/London}",
+		`jurisdiction:
+  id: testville
+  name: Testville
+  timezone: Europe/London
+  calendar:
+    working_hours: [{days: [mon, tue, wed, thu, fri], start: "09:00", end: "17:00"}]
+    holidays: ["2026-12-25"]`, 1)
+	if y == testenv.CityYAML {
+		t.Fatal("the calendar was not put into the test city")
+	}
+	testenv.Apply(t, db, y)
+	u, _, _ := db.RegisterDevice(ctx, models.DeviceRegistration{DeviceID: "device-cal-1", Platform: "ios"}, time.Now())
+	pothole, _ := db.CategoryByCode(ctx, "testville", "pothole")
+	idx, _ := db.LoadAreaIndex(ctx)
+	loc, _ := idx.Locate(testenv.WestLat, testenv.WestLon)
+	friday := time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC) // 16:00 in London (GMT)
+	c, err := db.CreateCase(ctx, models.NewCase{ID: models.NewID(), ReporterID: u.ID, JurisdictionID: "testville", CategoryID: pothole.ID,
+		AreaID: loc.AreaID, Description: "x", Attributes: map[string]any{"depth": "deep"}}, friday)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dept, _ := db.RouteFor(ctx, c)
+	routed, _, err := db.Transition(ctx, models.Change{CaseID: c.ID, Action: models.ActionRoute, Actor: models.SystemActor, DepartmentID: &dept}, friday)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 48 working hours of 8 a day: Friday's last hour, five full days, and seven hours of
+	// the Monday after.
+	want := time.Date(2026, 12, 7, 16, 0, 0, 0, time.UTC)
+	if routed.DueAt == nil || !routed.DueAt.Equal(want) {
+		t.Fatalf("due %v, want %v", routed.DueAt, want)
+	}
+	bad := strings.Replace(y, `end: "17:00"`, `end: "07:00"`, 1)
+	if _, err := models.ParseCityConfig([]byte(bad), nil); err == nil || !strings.Contains(err.Error(), "jurisdiction.calendar") {
+		t.Fatalf("a working period that ends before it starts: %v", err)
 	}
 }
