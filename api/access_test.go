@@ -63,6 +63,7 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 		{"POST", caseURL + "/feedback", FeedbackRequest{Action: "confirm"}, "", []int{401, 409, 404, 403, 403, 403, 403, 403}, nil},
 		{"GET", "/v1/me/reports", nil, "", []int{401, 200, 200, 403, 403, 403, 403, 403}, []string{"another citizen"}},
 		{"GET", "/v1/me/notifications", nil, "", []int{401, 200, 200, 200, 200, 200, 200, 200}, nil},
+		{"PUT", "/v1/me/devices/device-matrix-phone", DeviceRequest{Platform: "android", PushToken: "tok"}, "", []int{401, 200, 409, 409, 409, 409, 409, 409}, nil},
 		{"GET", "/v1/queue", nil, "", []int{401, 403, 403, 200, 200, 200, 200, 403}, []string{"handler elsewhere", "supervisor, other city"}},
 		{"GET", "/v1/queue/counts", nil, "", []int{401, 403, 403, 200, 200, 200, 200, 403}, nil},
 		{"POST", "/v1/cases/" + r.ID + "/actions", ActionRequest{Action: "comment", Note: "looked"}, "", []int{401, 403, 403, 200, 403, 200, 404, 403}, nil},
@@ -82,6 +83,7 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 		route := c.method + " " + strings.Split(c.path, "?")[0]
 		route = strings.ReplaceAll(route, r.ID, ":id")
 		route = strings.ReplaceAll(route, roadsUser.ID, ":id")
+		route = strings.ReplaceAll(route, "device-matrix-phone", ":device_id")
 		covered[route] = true
 		for i, role := range roles {
 			t.Run(route+" as "+role, func(t *testing.T) {

@@ -117,6 +117,7 @@ func (s *Server) routes(app *fiber.App) {
 	v1.Get("/cases/:id", staff, s.getReport)
 	v1.Get("/me/reports", citizen, s.myReports)
 	v1.Get("/me/notifications", anyone, s.inbox)
+	v1.Put("/me/devices/:device_id", anyone, s.setDevice)
 
 	v1.Get("/queue", s.auth(models.RoleHandler, models.RoleSupervisor), s.queue)
 	v1.Get("/queue/counts", s.auth(models.RoleHandler, models.RoleSupervisor), s.queueCounts)

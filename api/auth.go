@@ -121,6 +121,45 @@ func (s *Server) registerDevice(c *fiber.Ctx) error {
 	if err := readJSON(c, &req, 16<<10); err != nil {
 		return err
 	}
+	if err := checkDevice(&req); err != nil {
+		return err
+	}
+	u, _, err := s.db.RegisterDevice(c.UserContext(), models.DeviceRegistration{
+		DeviceID: req.DeviceID, Platform: req.Platform, PushToken: req.PushToken, Locale: req.Locale,
+	}, s.now())
+	if err != nil {
+		return err
+	}
+	tok, exp, err := s.issueToken(u)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusOK).JSON(DeviceResponse{Token: tok, UserID: u.ID, ExpiresAt: exp})
+}
+
+// setDevice registers a signed-in user's device, or updates its push token and locale
+// (PUT /v1/me/devices/{device_id}): how an app rotates its token, and how staff's phones get
+// reminders and escalations.
+func (s *Server) setDevice(c *fiber.Ctx) error {
+	var req DeviceRequest
+	if err := readJSON(c, &req, 16<<10); err != nil {
+		return err
+	}
+	req.DeviceID = c.Params("device_id")
+	if err := checkDevice(&req); err != nil {
+		return err
+	}
+	d, err := s.db.SetDevice(c.UserContext(), caller(c).UserID, models.DeviceRegistration{
+		DeviceID: req.DeviceID, Platform: req.Platform, PushToken: req.PushToken, Locale: req.Locale,
+	}, s.now())
+	if err != nil {
+		return err
+	}
+	return c.JSON(DeviceInfo{DeviceID: d.DeviceID, Platform: d.Platform, Locale: d.Locale, Push: d.PushToken != nil})
+}
+
+// checkDevice validates a device registration and fills in the default locale.
+func checkDevice(req *DeviceRequest) error {
 	req.DeviceID = strings.TrimSpace(req.DeviceID)
 	if len(req.DeviceID) < 8 || len(req.DeviceID) > 200 {
 		return models.Problemf(models.ErrInvalid, "invalid-device", "device_id must be 8 to 200 characters: a random id the app keeps for this install")
@@ -136,17 +175,7 @@ func (s *Server) registerDevice(c *fiber.Ctx) error {
 	if req.Locale == "" {
 		req.Locale = "en"
 	}
-	u, _, err := s.db.RegisterDevice(c.UserContext(), models.DeviceRegistration{
-		DeviceID: req.DeviceID, Platform: req.Platform, PushToken: req.PushToken, Locale: req.Locale,
-	}, s.now())
-	if err != nil {
-		return err
-	}
-	tok, exp, err := s.issueToken(u)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusOK).JSON(DeviceResponse{Token: tok, UserID: u.ID, ExpiresAt: exp})
+	return nil
 }
 
 // login signs a member of staff in (POST /v1/auth/login).

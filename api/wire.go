@@ -23,6 +23,14 @@ type DeviceRequest struct {
 	Locale    string `json:"locale,omitempty"`
 }
 
+// DeviceInfo is a device as registered.
+type DeviceInfo struct {
+	DeviceID string `json:"device_id"`
+	Platform string `json:"platform"`
+	Locale   string `json:"locale"`
+	Push     bool   `json:"push"` // it has a live push token
+}
+
 // DeviceResponse is a citizen's token.
 type DeviceResponse struct {
 	Token     string    `json:"token"`

@@ -193,3 +193,35 @@ func (db *DB) Inbox(ctx context.Context, userID, cursor string, limit int) ([]No
 	}
 	return ns, next, nil
 }
+
+// SetDevice records a device of a signed-in user (staff get pushes too, of reminders and
+// escalations) or updates its push token and locale; a device already registered to
+// someone else is a conflict.
+func (db *DB) SetDevice(ctx context.Context, userID string, r DeviceRegistration, now time.Time) (*Device, error) {
+	now = now.UTC()
+	var dev Device
+	err := db.InTx(ctx, func(tx *DB) error {
+		err := translate(tx.q(ctx).Where("device_id = ?", r.DeviceID).Take(&dev).Error)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			dev = Device{ID: NewID(), UserID: userID, DeviceID: r.DeviceID, Platform: r.Platform, Locale: r.Locale, CreatedAt: now, UpdatedAt: now}
+			if r.PushToken != "" {
+				dev.PushToken = &r.PushToken
+			}
+			return tx.q(ctx).Create(&dev).Error
+		case err != nil:
+			return err
+		case dev.UserID != userID:
+			return Problemf(ErrConflict, "device-taken", "device %s is registered to another account", r.DeviceID)
+		}
+		updates := map[string]any{"platform": r.Platform, "locale": r.Locale, "updated_at": now}
+		if r.PushToken != "" {
+			updates["push_token"], updates["token_invalid_at"] = r.PushToken, nil
+		}
+		if err := tx.q(ctx).Model(&dev).Updates(updates).Error; err != nil {
+			return err
+		}
+		return tx.q(ctx).Where("id = ?", dev.ID).Take(&dev).Error
+	})
+	return &dev, err
+}

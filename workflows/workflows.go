@@ -209,7 +209,10 @@ func (w *Worker) handleNotify(ctx context.Context, t *asynq.Task) error {
 		if ev.ToStatus == models.StatusClosed {
 			resolution = string(c.Resolution)
 		}
-		title, body := notifications.Text(pp.Device.Locale, string(ev.ToStatus), resolution, c.Number)
+		title, body, staff := notifications.StaffText(pp.Device.Locale, string(ev.Type), c.Number)
+		if !staff {
+			title, body = notifications.Text(pp.Device.Locale, string(ev.ToStatus), resolution, c.Number)
+		}
 		token := *pp.Device.PushToken
 		id, err := w.cfg.Push.Send(ctx, notifications.Message{
 			Token: token, Title: title, Body: body,

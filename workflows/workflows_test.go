@@ -215,3 +215,42 @@ func TestTimerForAFinishedCaseDoesNothing(t *testing.T) {
 		t.Fatal("the stale timer's outbox row is not done")
 	}
 }
+
+// TestEscalationIsPushedToSupervisors: a supervisor who registered a phone gets the
+// escalation of an overdue case as a push, in their language.
+func TestEscalationIsPushedToSupervisors(t *testing.T) {
+	f := newFixture(t)
+	boss, _ := f.db.StaffByEmail(ctx, "boss@test.example")
+	if _, err := f.db.SetDevice(ctx, boss.ID, models.DeviceRegistration{DeviceID: "boss-phone-1", Platform: "android", PushToken: "tok-boss", Locale: "zh-CN"}, f.now); err != nil {
+		t.Fatal(err)
+	}
+	mux := f.worker.Mux()
+	if err := mux.ProcessTask(ctx, f.pending(t)[0]); err != nil { // route
+		t.Fatal(err)
+	}
+	var breach *asynq.Task
+	_, _ = f.db.ClaimOutbox(ctx, f.now.Add(time.Hour), 100, time.Minute, func(o models.Outbox) error {
+		var p models.TimerPayload
+		if o.TaskType == models.TaskTimer && json.Unmarshal([]byte(o.Payload), &p) == nil && p.Kind == models.TimerBreach {
+			breach = asynq.NewTask(o.TaskType, []byte(o.Payload))
+		}
+		return nil
+	})
+	f.now = f.now.Add(25 * time.Hour) // a fallen tree has 24 h
+	if err := mux.ProcessTask(ctx, breach); err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range f.pending(t) { // the notifications of the escalation
+		if err := mux.ProcessTask(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := f.db.Case(ctx, f.caseID)
+	title, body, _ := notifications.StaffText("zh-CN", "escalate", c.Number)
+	for _, m := range f.fcm.Messages() {
+		if m.Token == "tok-boss" && m.Title == title && m.Body == body && m.Data["report_id"] == f.caseID {
+			return
+		}
+	}
+	t.Fatalf("no escalation push to the supervisor: %+v", f.fcm.Messages())
+}
