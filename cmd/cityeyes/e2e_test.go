@@ -275,6 +275,25 @@ func (in *instance) pushesFor(reportID string, n int) []fcmfake.Received {
 	return get()
 }
 
+// routedAndPushedOnce waits for a report to be dispatched and checks that it was routed
+// once and its reporter's device got one push.
+func (in *instance) routedAndPushedOnce(token, id string) {
+	in.t.Helper()
+	r := in.waitStatus(token, id, "dispatched", 10*time.Second)
+	routes := 0
+	for _, e := range r.Timeline {
+		if e.Type == "route" {
+			routes++
+		}
+	}
+	if routes != 1 {
+		in.t.Fatalf("report %s was routed %d times", r.Number, routes)
+	}
+	if p := in.pushesFor(id, 1); len(p) != 1 {
+		in.t.Fatalf("report %s: %d pushes, want 1", r.Number, len(p))
+	}
+}
+
 // TestCaseLoop is the README's tour: a citizen reports a pothole with photos, it is routed
 // to DOT, DOT's handler accepts, starts and resolves it, the citizen confirms; every public
 // status change reaches the inbox and, once per device, the fake FCM server.
@@ -468,19 +487,7 @@ func TestRestartBetweenAcceptanceAndRouting(t *testing.T) {
 
 	stop = in.start("serve")
 	for _, id := range ids {
-		r := in.waitStatus(citizen, id, "dispatched", 10*time.Second)
-		routes := 0
-		for _, e := range r.Timeline {
-			if e.Type == "route" {
-				routes++
-			}
-		}
-		if routes != 1 {
-			t.Fatalf("report %s was routed %d times", r.Number, routes)
-		}
-		if p := in.pushesFor(id, 1); len(p) != 1 {
-			t.Fatalf("report %s: %d pushes, want 1", r.Number, len(p))
-		}
+		in.routedAndPushedOnce(citizen, id)
 	}
 	stop()
 	in.start("serve")

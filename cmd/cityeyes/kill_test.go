@@ -92,18 +92,6 @@ func TestSIGKILLBetweenAcceptanceAndRouting(t *testing.T) {
 
 	in.spawn("serve")
 	for _, id := range ids {
-		r := in.waitStatus(citizen, id, "dispatched", 10*time.Second)
-		routes := 0
-		for _, e := range r.Timeline {
-			if e.Type == "route" {
-				routes++
-			}
-		}
-		if routes != 1 {
-			t.Fatalf("report %s routed %d times", r.Number, routes)
-		}
-		if p := in.pushesFor(id, 1); len(p) != 1 {
-			t.Fatalf("report %s: %d pushes, want 1", r.Number, len(p))
-		}
+		in.routedAndPushedOnce(citizen, id)
 	}
 }
