@@ -78,15 +78,11 @@ func (s *Server) queue(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	page := Page[Report]{Items: []Report{}, NextCursor: next}
-	for i := range cs {
-		r, err := s.toReport(ctx, &cs[i], true, true)
-		if err != nil {
-			return err
-		}
-		r.Timeline = nil
-		page.Items = append(page.Items, *r)
+	items, err := s.toReports(ctx, cs, true, true, false)
+	if err != nil {
+		return err
 	}
+	page := Page[Report]{Items: items, NextCursor: next}
 	return c.JSON(page)
 }
 

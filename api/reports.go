@@ -439,14 +439,10 @@ func (s *Server) myReports(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	page := Page[Report]{Items: []Report{}, NextCursor: next}
-	for i := range cs {
-		r, err := s.toReport(ctx, &cs[i], true, false)
-		if err != nil {
-			return err
-		}
-		r.Timeline = nil
-		page.Items = append(page.Items, *r)
+	items, err := s.toReports(ctx, cs, true, false, false)
+	if err != nil {
+		return err
 	}
+	page := Page[Report]{Items: items, NextCursor: next}
 	return c.JSON(page)
 }

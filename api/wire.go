@@ -264,54 +264,94 @@ func readJSON(c *fiber.Ctx, v any, max int64) error {
 // toReport converts a case and what belongs to it into its wire form. full is the view of
 // the reporter and staff; otherwise attributes and internal events are left out.
 func (s *Server) toReport(ctx context.Context, c *models.Case, full, staff bool) (*Report, error) {
-	cat, err := s.db.Category(ctx, c.CategoryID)
+	rs, err := s.toReports(ctx, []models.Case{*c}, full, staff, true)
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{
-		ID: c.ID, Number: c.Number, Status: string(c.Status), Category: cat.Code,
-		Description: c.Description, Address: c.Address, Lat: c.Lat, Lon: c.Lon,
-		Priority: c.Priority, DueAt: utc(c.DueAt), Supporters: c.Supporters, Version: c.Version,
-		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), Photos: []Photo{},
-	}
-	if c.Resolution != "" {
-		res := string(c.Resolution)
-		r.Resolution = &res
-	}
-	if c.DepartmentID != nil {
-		d, err := s.db.Department(ctx, *c.DepartmentID)
-		if err != nil {
-			return nil, err
+	return &rs[0], nil
+}
+
+// toReports converts a page of cases for a list: the codes of categories, departments and
+// areas are looked up once each and the photos of the whole page in one query, so a page of
+// 50 costs a handful of queries rather than a few hundred. With timeline, each report
+// carries its events (a single report's view).
+func (s *Server) toReports(ctx context.Context, cases []models.Case, full, staff, timeline bool) ([]Report, error) {
+	codes := map[string]string{} // category, department and area ids to codes
+	code := func(id string, load func(context.Context, string) (string, error)) (string, error) {
+		if c, ok := codes[id]; ok {
+			return c, nil
 		}
-		r.Department = &d.Code
+		c, err := load(ctx, id)
+		codes[id] = c
+		return c, err
 	}
-	if c.AreaID != nil {
-		a, err := s.db.Area(ctx, *c.AreaID)
-		if err != nil {
-			return nil, err
-		}
-		r.Area = &a.Code
+	ids := make([]string, len(cases))
+	for i := range cases {
+		ids[i] = cases[i].ID
 	}
-	if full {
-		_ = json.Unmarshal([]byte(c.Attributes), &r.Attributes)
-	}
-	media, err := s.db.CaseMedia(ctx, c.ID)
+	media, err := s.db.MediaOf(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
 	const urlTTL = 15 * time.Minute
-	for _, m := range media {
-		u, err := s.store.SignedGetURL(ctx, m.ObjectKey, urlTTL)
-		if err != nil {
+	out := make([]Report, 0, len(cases))
+	for i := range cases {
+		c := &cases[i]
+		r := Report{
+			ID: c.ID, Number: c.Number, Status: string(c.Status),
+			Description: c.Description, Address: c.Address, Lat: c.Lat, Lon: c.Lon,
+			Priority: c.Priority, DueAt: utc(c.DueAt), Supporters: c.Supporters, Version: c.Version,
+			CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), Photos: []Photo{},
+		}
+		if r.Category, err = code(c.CategoryID, s.db.CategoryCode); err != nil {
 			return nil, err
 		}
-		r.Photos = append(r.Photos, Photo{ID: m.ID, Kind: m.Kind, ContentType: m.ContentType, Size: m.Size,
-			Width: m.Width, Height: m.Height, URL: u, URLExpires: s.now().Add(urlTTL).UTC().Truncate(time.Second)})
+		if c.Resolution != "" {
+			res := string(c.Resolution)
+			r.Resolution = &res
+		}
+		if c.DepartmentID != nil {
+			d, err := code(*c.DepartmentID, s.db.DepartmentCode)
+			if err != nil {
+				return nil, err
+			}
+			r.Department = &d
+		}
+		if c.AreaID != nil {
+			a, err := code(*c.AreaID, s.db.AreaCode)
+			if err != nil {
+				return nil, err
+			}
+			r.Area = &a
+		}
+		if full {
+			_ = json.Unmarshal([]byte(c.Attributes), &r.Attributes)
+		}
+		for _, m := range media[c.ID] {
+			u, err := s.store.SignedGetURL(ctx, m.ObjectKey, urlTTL)
+			if err != nil {
+				return nil, err
+			}
+			r.Photos = append(r.Photos, Photo{ID: m.ID, Kind: m.Kind, ContentType: m.ContentType, Size: m.Size,
+				Width: m.Width, Height: m.Height, URL: u, URLExpires: s.now().Add(urlTTL).UTC().Truncate(time.Second)})
+		}
+		if timeline {
+			if r.Timeline, err = s.timeline(ctx, c.ID, staff); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, r)
 	}
-	evs, err := s.db.Timeline(ctx, c.ID, !staff)
+	return out, nil
+}
+
+// timeline is a case's events as the caller may see them: staff all, others the public ones.
+func (s *Server) timeline(ctx context.Context, caseID string, staff bool) ([]Event, error) {
+	evs, err := s.db.Timeline(ctx, caseID, !staff)
 	if err != nil {
 		return nil, err
 	}
+	out := make([]Event, 0, len(evs))
 	for _, e := range evs {
 		ev := Event{ID: e.ID, Type: string(e.Type), ToStatus: string(e.ToStatus), ActorRole: string(e.ActorRole),
 			Public: e.Public, CreatedAt: e.CreatedAt.UTC()}
@@ -322,9 +362,9 @@ func (s *Server) toReport(ctx context.Context, c *models.Case, full, staff bool)
 		if staff || e.Public {
 			ev.Note = e.Note
 		}
-		r.Timeline = append(r.Timeline, ev)
+		out = append(out, ev)
 	}
-	return r, nil
+	return out, nil
 }
 
 func utc(t *time.Time) *time.Time {

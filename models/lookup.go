@@ -162,6 +162,43 @@ func decodeCursor(s string, v any) error {
 	return nil
 }
 
+// CategoryCode, DepartmentCode and AreaCode give the code of a row by id, for wire forms.
+func (db *DB) CategoryCode(ctx context.Context, id string) (string, error) {
+	return db.codeOf(ctx, "categories", id)
+}
+
+// DepartmentCode gives a department's code by id.
+func (db *DB) DepartmentCode(ctx context.Context, id string) (string, error) {
+	return db.codeOf(ctx, "departments", id)
+}
+
+// AreaCode gives an area's code by id.
+func (db *DB) AreaCode(ctx context.Context, id string) (string, error) {
+	return db.codeOf(ctx, "areas", id)
+}
+
+func (db *DB) codeOf(ctx context.Context, table, id string) (string, error) {
+	var code string
+	err := db.q(ctx).Table(table).Select("code").Where("id = ?", id).Take(&code).Error
+	return code, translate(err)
+}
+
+// MediaOf returns the photos of several cases, by case, each case's in the order added.
+func (db *DB) MediaOf(ctx context.Context, caseIDs []string) (map[string][]Media, error) {
+	out := map[string][]Media{}
+	if len(caseIDs) == 0 {
+		return out, nil
+	}
+	var ms []Media
+	if err := db.q(ctx).Where("case_id IN ?", caseIDs).Order("created_at, id").Find(&ms).Error; err != nil {
+		return nil, translate(err)
+	}
+	for _, m := range ms {
+		out[*m.CaseID] = append(out[*m.CaseID], m)
+	}
+	return out, nil
+}
+
 // ConfigStamp changes whenever a city's configuration is applied, so long-running processes
 // can tell when to rebuild what they derive from it (the area index) without a restart.
 func (db *DB) ConfigStamp(ctx context.Context) (string, error) {
