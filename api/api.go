@@ -10,6 +10,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -50,6 +51,7 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *httpMetrics
+	codes   sync.Map // category, department and area id → code
 }
 
 // New builds the Fiber application with every route.

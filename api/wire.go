@@ -272,17 +272,20 @@ func (s *Server) toReport(ctx context.Context, c *models.Case, full, staff bool)
 }
 
 // toReports converts a page of cases for a list: the codes of categories, departments and
-// areas are looked up once each and the photos of the whole page in one query, so a page of
-// 50 costs a handful of queries rather than a few hundred. With timeline, each report
+// areas come from a cache and the photos of the whole page from one query, so a page of 50
+// costs a couple of queries rather than a few hundred. With timeline, each report
 // carries its events (a single report's view).
 func (s *Server) toReports(ctx context.Context, cases []models.Case, full, staff, timeline bool) ([]Report, error) {
-	codes := map[string]string{} // category, department and area ids to codes
+	// A category's, department's or area's id never changes its code (configuration
+	// matches rows by code), so the mapping is cached for the life of the process.
 	code := func(id string, load func(context.Context, string) (string, error)) (string, error) {
-		if c, ok := codes[id]; ok {
-			return c, nil
+		if c, ok := s.codes.Load(id); ok {
+			return c.(string), nil
 		}
 		c, err := load(ctx, id)
-		codes[id] = c
+		if err == nil {
+			s.codes.Store(id, c)
+		}
 		return c, err
 	}
 	ids := make([]string, len(cases))

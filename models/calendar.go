@@ -69,6 +69,10 @@ const (
 	// to overflow when a day's seconds are added.
 	calNoStart = -1 << 62
 	calNoEnd   = 1 << 62
+	// calHorizon, 10000-01-01 00:00 UTC, is as far as Due looks: no time zone rule means
+	// anything that far, and it bounds the work of an absurd SLA on a calendar with little
+	// working time (1 minute a week for 292 years of working time is millions of years).
+	calHorizon = 253402300800
 )
 
 var calWeekdays = map[string]time.Weekday{
@@ -242,7 +246,8 @@ func calFloorDiv(a, b int64) int64 {
 // instant; d = 0 thus gives start if it is working, else the next working instant (a
 // negative d counts as 0). A deadline that falls exactly at the end of a period is that end,
 // not the start of the next period: 8 hours from Monday 09:00 in a 09:00–17:00 office are
-// Monday 17:00. The result is in UTC.
+// Monday 17:00. The result is in UTC. A deadline after the year 9999 is returned as
+// 10000-01-01 00:00 UTC.
 func (w *WorkCalendar) Due(start time.Time, d time.Duration) time.Time {
 	d = max(d, 0)
 	if w.allDay && len(w.holidays) == 0 {
@@ -256,6 +261,9 @@ func (w *WorkCalendar) Due(start time.Time, d time.Duration) time.Time {
 			d -= time.Duration(it.skipWeeks(int64((d-1)/w.weekly), calNoEnd)) * w.weekly
 		}
 		a, b := it.next()
+		if a >= calHorizon {
+			return time.Unix(max(calHorizon, s), 0).UTC()
+		}
 		from, to := time.Unix(a, 0), time.Unix(b, 0)
 		if !to.After(start) {
 			continue
@@ -263,18 +271,19 @@ func (w *WorkCalendar) Due(start time.Time, d time.Duration) time.Time {
 		if from.Before(start) {
 			from = start
 		}
-		if avail := to.Sub(from); d <= avail {
+		avail := to.Sub(from)
+		if d <= avail {
 			return from.Add(d).UTC()
-		} else {
-			d -= avail
 		}
+		d -= avail
 	}
 }
 
 // Elapsed returns the working time between from and to (0 if to <= from). It pauses a
 // deadline (the working time used before a deferral is Elapsed(created, deferred); on resume
 // the new deadline is Due(resumed, sla - used)) and measures how many working hours a case
-// is overdue. Elapsed(from, Due(from, d)) == d for every d >= 0.
+// is overdue. Elapsed(from, Due(from, d)) == d for every d >= 0 (up to the year 9999: time
+// after it is not counted).
 func (w *WorkCalendar) Elapsed(from, to time.Time) time.Duration {
 	if !to.After(from) {
 		return 0
@@ -291,7 +300,7 @@ func (w *WorkCalendar) Elapsed(from, to time.Time) time.Duration {
 		}
 		a, b := it.next()
 		lo, hi := time.Unix(a, 0), time.Unix(b, 0)
-		if !lo.Before(to) {
+		if !lo.Before(to) || a >= calHorizon {
 			return total
 		}
 		if lo.Before(from) {
@@ -358,17 +367,41 @@ func (it *calWalker) enter(u int64) {
 	t := time.Unix(u, 0).In(it.w.loc)
 	_, off := t.Zone()
 	it.off = int64(off)
-	it.segA, it.segB = calNoStart, calNoEnd
-	a, b := t.ZoneBounds() // zero when the zone has no change before, or after
-	if !a.IsZero() {
-		it.segA = a.Unix()
-	}
-	if !b.IsZero() {
+	// The segment begins at u, not where the zone does: the walk has covered everything
+	// before u (or, at its start, does not count it), and no interval is counted twice.
+	it.segA, it.segB = u, calNoEnd
+	if _, b := t.ZoneBounds(); !b.IsZero() { // zero when the zone never changes again
 		it.segB = b.Unix()
+	}
+	if it.segB <= u {
+		// ZoneBounds is wrong on the last UTC day of a leap year that the TZif footer rule
+		// serves (in New York 2040-12-31 with this system's tz files, but already 2028-12-31
+		// with Go's zoneinfo.zip or time/tzdata): it ends the zone before t
+		// (golang.org/issue/81583). Use an hour instead, checked to hold one offset.
+		it.segB = calOffsetChange(it.w.loc, u, u+3600, it.off)
 	}
 	it.day = calFloorDiv(u+it.off, calDaySeconds)
 	it.idx = 0
 	it.h, _ = slices.BinarySearch(it.w.holidays, it.day)
+}
+
+// calOffsetChange is the first second in (u, limit] at which the UTC offset of loc is no
+// longer off, or limit. It assumes at most one change between u and limit (clocks never
+// change twice within an hour).
+func calOffsetChange(loc *time.Location, u, limit, off int64) int64 {
+	offsetAt := func(v int64) int64 { _, o := time.Unix(v, 0).In(loc).Zone(); return int64(o) }
+	if offsetAt(limit-1) == off {
+		return limit
+	}
+	lo, hi := u, limit-1 // offsetAt(lo) == off, offsetAt(hi) != off
+	for hi-lo > 1 {
+		if mid := lo + (hi-lo)/2; offsetAt(mid) == off {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
 }
 
 // spans are the working spans of the walker's day: none on a holiday.

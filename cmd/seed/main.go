@@ -11,13 +11,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/city-eyes/cityeyes/migrations"
@@ -36,6 +41,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	url := fl.String("db", os.Getenv("CITYEYES_DATABASE_URL"), "PostgreSQL URL")
 	n := fl.Int("cases", 1_000_000, "cases to add")
 	bench := fl.Bool("bench", false, "time the work queue instead of seeding")
+	api := fl.String("api", "", "with -bench: also time GET /v1/queue through the API at this base URL (a server on this machine)")
+	login := fl.String("login", "dot@nyc.demo:demo-dot", "with -api: the handler who reads the queue, email:password")
 	demo := fl.String("city", "cmd/cityeyes/demo/nyc.yaml", "city configuration to load first")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -52,6 +59,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if *bench {
+		if *api != "" {
+			if err := benchHTTP(*api, *login, out); err != nil {
+				return err
+			}
+		}
 		return benchQueue(ctx, db, out)
 	}
 	data, err := os.ReadFile(*demo)
@@ -230,6 +242,51 @@ func explain(ctx context.Context, db *models.DB, jurisdiction, dept string, out 
 			fmt.Fprintln(out, line)
 		}
 		rows.Close()
+	}
+	return nil
+}
+
+// benchHTTP times a handler's queue through the API, a page of 50 by deadline, paging ten
+// deep and starting over, as the app would.
+func benchHTTP(base, login string, out io.Writer) error {
+	email, password, _ := strings.Cut(login, ":")
+	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	resp, err := http.Post(base+"/v1/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	var l struct{ Token string }
+	err = json.NewDecoder(resp.Body).Decode(&l)
+	resp.Body.Close()
+	if err != nil || l.Token == "" {
+		return fmt.Errorf("login as %s: %v", email, err)
+	}
+	for _, query := range []string{"sort=due", "sort=age&unassigned=true", "overdue=true&sort=due"} {
+		var times []time.Duration
+		cursor := ""
+		for i := range 500 {
+			req, _ := http.NewRequest("GET", base+"/v1/queue?limit=50&"+query+"&cursor="+url.QueryEscape(cursor), nil)
+			req.Header.Set("Authorization", "Bearer "+l.Token)
+			t0 := time.Now()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			var page struct {
+				NextCursor string `json:"next_cursor"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&page)
+			resp.Body.Close()
+			times = append(times, time.Since(t0))
+			if err != nil || resp.StatusCode != 200 {
+				return fmt.Errorf("queue: %d %v", resp.StatusCode, err)
+			}
+			cursor = page.NextCursor
+			if i%10 == 9 {
+				cursor = ""
+			}
+		}
+		fmt.Fprintf(out, "GET /v1/queue?%s, page of 50 over HTTP: %s\n", query, pct(times))
 	}
 	return nil
 }
