@@ -226,7 +226,7 @@ func (cfg *CityConfig) check() []string {
 	if _, err := time.LoadLocation(j.Timezone); err != nil || j.Timezone == "" {
 		bad("jurisdiction.timezone %q is not an IANA time zone such as America/New_York", j.Timezone)
 	}
-	if j.Calendar != nil {
+	if _, err := time.LoadLocation(j.Timezone); j.Calendar != nil && err == nil && j.Timezone != "" {
 		cal := *j.Calendar
 		cal.Timezone = j.Timezone
 		if _, err := ParseCalendar(cal); err != nil {
