@@ -140,16 +140,21 @@ type Report struct {
 	Timeline    []Event        `json:"timeline,omitempty"`
 }
 
-// Photo is a photo of a report, with a short-lived URL to fetch it.
+// Photo is a photo of a report. Its links are short-lived and signed. Everyone gets the
+// versions the photo task made (oriented, without EXIF: no GPS position, no camera data);
+// staff also get the original. Until the versions exist, url is null for everyone but staff.
 type Photo struct {
-	ID          string    `json:"id"`
-	Kind        string    `json:"kind"`
-	ContentType string    `json:"content_type"`
-	Size        int64     `json:"size"`
-	Width       int       `json:"width"`
-	Height      int       `json:"height"`
-	URL         string    `json:"url"`
-	URLExpires  time.Time `json:"url_expires_at"`
+	ID           string    `json:"id"`
+	Kind         string    `json:"kind"`
+	ContentType  string    `json:"content_type"`
+	Size         int64     `json:"size"`
+	Width        int       `json:"width"`
+	Height       int       `json:"height"`
+	Processing   bool      `json:"processing"`
+	URL          *string   `json:"url"`
+	ThumbnailURL *string   `json:"thumbnail_url"`
+	OriginalURL  *string   `json:"original_url,omitempty"`
+	URLExpires   time.Time `json:"url_expires_at"`
 }
 
 // Event is one entry of a report's timeline.
@@ -296,7 +301,6 @@ func (s *Server) toReports(ctx context.Context, cases []models.Case, full, staff
 	if err != nil {
 		return nil, err
 	}
-	const urlTTL = 15 * time.Minute
 	out := make([]Report, 0, len(cases))
 	for i := range cases {
 		c := &cases[i]
@@ -331,12 +335,11 @@ func (s *Server) toReports(ctx context.Context, cases []models.Case, full, staff
 			_ = json.Unmarshal([]byte(c.Attributes), &r.Attributes)
 		}
 		for _, m := range media[c.ID] {
-			u, err := s.store.SignedGetURL(ctx, m.ObjectKey, urlTTL)
+			ph, err := s.toPhoto(ctx, &m, staff)
 			if err != nil {
 				return nil, err
 			}
-			r.Photos = append(r.Photos, Photo{ID: m.ID, Kind: m.Kind, ContentType: m.ContentType, Size: m.Size,
-				Width: m.Width, Height: m.Height, URL: u, URLExpires: s.now().Add(urlTTL).UTC().Truncate(time.Second)})
+			r.Photos = append(r.Photos, *ph)
 		}
 		if timeline {
 			if r.Timeline, err = s.timeline(ctx, c.ID, staff); err != nil {
@@ -346,6 +349,42 @@ func (s *Server) toReports(ctx context.Context, cases []models.Case, full, staff
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// photoLinkTTL is how long a photo link works: long enough to show a page, short enough
+// that a leaked link soon stops working.
+const photoLinkTTL = 15 * time.Minute
+
+// toPhoto gives a photo's links as the caller may see them.
+func (s *Server) toPhoto(ctx context.Context, m *models.Media, staff bool) (*Photo, error) {
+	sign := func(key *string) (*string, error) {
+		if key == nil {
+			return nil, nil
+		}
+		u, err := s.store.SignedGetURL(ctx, *key, photoLinkTTL)
+		return &u, err
+	}
+	ph := &Photo{ID: m.ID, Kind: m.Kind, ContentType: m.ContentType, Size: m.Size, Width: m.Width, Height: m.Height,
+		Processing: m.ProcessedAt == nil, URLExpires: s.now().Add(photoLinkTTL).UTC().Truncate(time.Second)}
+	var err error
+	if m.DisplayKey != nil {
+		ph.ContentType = "image/jpeg"
+		if ph.URL, err = sign(m.DisplayKey); err != nil {
+			return nil, err
+		}
+		if ph.ThumbnailURL, err = sign(m.ThumbKey); err != nil {
+			return nil, err
+		}
+	}
+	if staff {
+		if ph.OriginalURL, err = sign(&m.ObjectKey); err != nil {
+			return nil, err
+		}
+		if ph.URL == nil {
+			ph.URL = ph.OriginalURL
+		}
+	}
+	return ph, nil
 }
 
 // timeline is a case's events as the caller may see them: staff all, others the public ones.

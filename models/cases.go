@@ -20,12 +20,19 @@ func NewID() string { return uuid.NewString() }
 const (
 	TaskRoute  = "case:route"
 	TaskNotify = "case:notify"
+	TaskPhoto  = "media:process"
 )
 
 // RoutePayload asks the workers to route a submitted case.
 type RoutePayload struct {
 	OutboxID string `json:"outbox_id"`
 	CaseID   string `json:"case_id"`
+}
+
+// PhotoPayload asks the workers to make a photo's display and thumbnail versions.
+type PhotoPayload struct {
+	OutboxID string `json:"outbox_id"`
+	MediaID  string `json:"media_id"`
 }
 
 // NotifyPayload asks the workers to tell everyone concerned of a public case event.
@@ -114,10 +121,8 @@ func (db *DB) CreateCase(ctx context.Context, nc NewCase, now time.Time) (*Case,
 			nc.Media[i].CaseID = &c.ID
 			nc.Media[i].CreatedAt = now
 		}
-		if len(nc.Media) > 0 {
-			if err := tx.q(ctx).Create(&nc.Media).Error; err != nil {
-				return err
-			}
+		if err := tx.addMedia(ctx, nc.Media, now); err != nil {
+			return err
 		}
 		if nc.IdempotencyKey != "" {
 			k := &IdempotencyKey{UserID: nc.ReporterID, Key: nc.IdempotencyKey, Fingerprint: nc.Fingerprint, CaseID: c.ID, CreatedAt: now}
@@ -143,6 +148,49 @@ func (db *DB) CreateCase(ctx context.Context, nc NewCase, now time.Time) (*Case,
 		}
 	}
 	return nil, err
+}
+
+// addMedia stores photo rows and asks for each to be processed, in the current transaction.
+func (db *DB) addMedia(ctx context.Context, ms []Media, now time.Time) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	for i := range ms {
+		ms[i].CreatedAt = now
+	}
+	if err := db.q(ctx).Create(&ms).Error; err != nil {
+		return err
+	}
+	for _, m := range ms {
+		id := NewID()
+		if err := db.addOutbox(ctx, id, TaskPhoto, PhotoPayload{OutboxID: id, MediaID: m.ID}, now, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MediaByID returns one photo.
+func (db *DB) MediaByID(ctx context.Context, id string) (*Media, error) {
+	var m Media
+	if err := db.q(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &m, nil
+}
+
+// PhotoProcessed records a photo's versions (or why none could be made) and marks the task
+// done, in one transaction.
+func (db *DB) PhotoProcessed(ctx context.Context, mediaID, outboxID string, display, thumb *string, failure string, now time.Time) error {
+	return db.InTx(ctx, func(tx *DB) error {
+		err := tx.q(ctx).Model(&Media{}).Where("id = ?", mediaID).Updates(map[string]any{
+			"display_key": display, "thumb_key": thumb, "process_error": failure, "processed_at": now.UTC(),
+		}).Error
+		if err != nil {
+			return err
+		}
+		return tx.MarkOutboxDone(ctx, outboxID, now)
+	})
 }
 
 // IdempotencyMismatch is the error for a key reused with another request.
@@ -296,12 +344,10 @@ func (db *DB) Transition(ctx context.Context, ch Change, now time.Time) (*Case, 
 			return err
 		}
 		for i := range ch.Media {
-			ch.Media[i].CaseID, ch.Media[i].CreatedAt = &c.ID, now
+			ch.Media[i].CaseID = &c.ID
 		}
-		if len(ch.Media) > 0 {
-			if err := tx.q(ctx).Create(&ch.Media).Error; err != nil {
-				return err
-			}
+		if err := tx.addMedia(ctx, ch.Media, now); err != nil {
+			return err
 		}
 		if ch.CompletesOutbox != "" {
 			if err := tx.MarkOutboxDone(ctx, ch.CompletesOutbox, now); err != nil {

@@ -169,7 +169,13 @@ type Media struct {
 	Width       int
 	Height      int
 	SHA256      string `gorm:"column:sha256"`
-	CreatedAt   time.Time
+	// DisplayKey and ThumbKey are the versions the photo task made: oriented, without
+	// EXIF. Until then (or if the photo could not be read) they are nil.
+	DisplayKey   *string
+	ThumbKey     *string
+	ProcessedAt  *time.Time
+	ProcessError string
+	CreatedAt    time.Time
 }
 
 // Media kinds.

@@ -1,6 +1,7 @@
 // Package workflows runs everything that happens after a request has been answered: the
 // relay that hands outbox rows to the task queue (Asynq), and the task handlers that route
-// a case to its department and tell the reporter of each public change.
+// a case to its department, tell everyone concerned of each change, keep its deadlines, and
+// make the stripped versions of its photos.
 //
 // Every task may run twice (a retry, a relay that handed a row over again after Redis lost
 // it, two workers): each handler first checks whether its outbox row is already done, makes
@@ -21,12 +22,15 @@ import (
 
 	"github.com/city-eyes/cityeyes/models"
 	"github.com/city-eyes/cityeyes/notifications"
+	"github.com/city-eyes/cityeyes/storage"
 )
 
 // Config is what the workers need.
 type Config struct {
 	DB    *models.DB
 	Redis asynq.RedisConnOpt
+	// Store holds the photos the photo task reads and writes.
+	Store storage.Store
 	// Push sends pushes; nil leaves notifications in the inbox only (FCM not configured).
 	Push   notifications.Sender
 	Logger *slog.Logger
@@ -106,6 +110,7 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux.HandleFunc(models.TaskRoute, w.handleRoute)
 	mux.HandleFunc(models.TaskNotify, w.handleNotify)
 	mux.HandleFunc(models.TaskTimer, w.handleTimer)
+	mux.HandleFunc(models.TaskPhoto, w.handlePhoto)
 	return mux
 }
 

@@ -1,8 +1,12 @@
 package workflows_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"image"
+	_ "image/jpeg"
+	"io"
 	"testing"
 	"time"
 
@@ -253,4 +257,66 @@ func TestEscalationIsPushedToSupervisors(t *testing.T) {
 		}
 	}
 	t.Fatalf("no escalation push to the supervisor: %+v", f.fcm.Messages())
+}
+
+// TestPhotoVersions: a photo with EXIF orientation 6 (shot with the phone turned) gets
+// display and thumbnail versions that are upright and carry no EXIF.
+func TestPhotoVersions(t *testing.T) {
+	f := newFixture(t)
+	store, _ := testenv.Store(t, "http://cityeyes.test")
+	f.worker = workflows.New(workflows.Config{DB: f.db, Redis: f.redis, Store: store, Now: func() time.Time { return f.now }, Lease: time.Minute})
+	// The landscape-encoded original (its pixels are wider than high) must come out portrait.
+	orig, _, err := image.DecodeConfig(bytes.NewReader(testenv.PhotoPortrait6))
+	if err != nil || orig.Width <= orig.Height {
+		t.Fatalf("test photo: %v %dx%d", err, orig.Width, orig.Height)
+	}
+	key := "cases/" + f.caseID + "/photo-1.jpg"
+	if _, err := store.Put(ctx, key, bytes.NewReader(testenv.PhotoPortrait6), int64(len(testenv.PhotoPortrait6)), "image/jpeg"); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := f.db.Case(ctx, f.caseID)
+	m := models.Media{ID: models.NewID(), OwnerID: c.ReporterID, Kind: models.MediaAfter, ObjectKey: key, ContentType: "image/jpeg",
+		Size: int64(len(testenv.PhotoPortrait6)), Width: orig.Width, Height: orig.Height, SHA256: "x"}
+	boss, _ := f.db.StaffByEmail(ctx, "boss@test.example")
+	if _, _, err := f.db.Transition(ctx, models.Change{CaseID: f.caseID, Action: models.ActionComment, Note: "photo", Media: []models.Media{m},
+		Actor: models.Actor{ID: &boss.ID, Role: models.RoleSupervisor, JurisdictionID: "testville"}}, f.now); err != nil {
+		t.Fatal(err)
+	}
+	var task *asynq.Task
+	_, _ = f.db.ClaimOutbox(ctx, f.now.Add(time.Hour), 100, time.Minute, func(o models.Outbox) error {
+		if o.TaskType == models.TaskPhoto {
+			task = asynq.NewTask(o.TaskType, []byte(o.Payload))
+		}
+		return nil
+	})
+	if task == nil {
+		t.Fatal("no photo task")
+	}
+	for range 2 { // a repeated run changes nothing
+		if err := f.worker.Mux().ProcessTask(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := f.db.MediaByID(ctx, m.ID)
+	if got.DisplayKey == nil || got.ThumbKey == nil || got.ProcessError != "" {
+		t.Fatalf("media after processing: %+v", got)
+	}
+	for _, k := range []string{*got.DisplayKey, *got.ThumbKey} {
+		rc, _, err := store.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+		if err != nil || cfg.Height <= cfg.Width {
+			t.Fatalf("%s: %v %dx%d, want portrait", k, err, cfg.Width, cfg.Height)
+		}
+		if bytes.Contains(b, []byte("Exif")) {
+			t.Fatalf("%s still carries EXIF", k)
+		}
+		if max(cfg.Width, cfg.Height) > 1600 {
+			t.Fatalf("%s is %dx%d", k, cfg.Width, cfg.Height)
+		}
+	}
 }

@@ -205,8 +205,12 @@ type report struct {
 	Department                   *string
 	DueAt                        *time.Time `json:"due_at"`
 	Version                      int
-	Photos                       []struct{ URL string }
-	Timeline                     []struct {
+	Photos                       []struct {
+		URL          *string
+		ThumbnailURL *string `json:"thumbnail_url"`
+		Processing   bool
+	}
+	Timeline []struct {
 		ID       string
 		Type     string
 		ToStatus string `json:"to_status"`
@@ -338,14 +342,32 @@ func TestCaseLoop(t *testing.T) {
 	if r.Department == nil || *r.Department != "DOT" || r.DueAt == nil {
 		t.Fatalf("dispatched report: department %v due %v, want DOT with a deadline", r.Department, r.DueAt)
 	}
-	photo, err := http.Get(r.Photos[0].URL)
-	if err != nil {
-		t.Fatal(err)
+	// The photos get versions without EXIF; the citizen's links point to those.
+	deadline := time.Now().Add(10 * time.Second)
+	for r.Photos[0].Processing || r.Photos[1].Processing {
+		if time.Now().After(deadline) {
+			t.Fatal("the photos were not processed within 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+		in.must(in.call("GET", "/v1/reports/"+r.ID, citizen, nil, &r), 200)
 	}
-	body, _ := io.ReadAll(photo.Body)
-	photo.Body.Close()
-	if photo.StatusCode != 200 || !bytes.Equal(body, testenv.PhotoJPEG) {
-		t.Fatalf("photo link: %d, %d bytes", photo.StatusCode, len(body))
+	for _, link := range []*string{r.Photos[0].URL, r.Photos[0].ThumbnailURL} {
+		if link == nil {
+			t.Fatal("a processed photo has no link")
+		}
+		photo, err := http.Get(*link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(photo.Body)
+		photo.Body.Close()
+		if photo.StatusCode != 200 || !bytes.HasPrefix(body, []byte{0xFF, 0xD8}) || bytes.Contains(body, []byte("Exif")) {
+			t.Fatalf("photo version: %d, %d bytes, JPEG %v, EXIF %v", photo.StatusCode, len(body),
+				bytes.HasPrefix(body, []byte{0xFF, 0xD8}), bytes.Contains(body, []byte("Exif")))
+		}
+	}
+	if !bytes.Contains(testenv.PhotoJPEG, []byte("Exif")) {
+		t.Fatal("the test photo has no EXIF to strip: the check above proves nothing")
 	}
 
 	dot := in.login("dot@nyc.demo", "demo-dot")

@@ -168,7 +168,11 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, withAPI, withWork
 		if err != nil {
 			return err
 		}
-		w := workflows.New(workflows.Config{DB: db, Redis: redisOpt, Push: push, Logger: log})
+		store, _, err := objectStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		w := workflows.New(workflows.Config{DB: db, Redis: redisOpt, Store: store, Push: push, Logger: log})
 		running++
 		go func() { errs <- w.Run(ctx) }()
 		if !withAPI {

@@ -15,6 +15,12 @@ import (
 //go:embed testdata/DSCN0010.jpg
 var PhotoJPEG []byte
 
+// PhotoPortrait6 is a JPEG whose pixels are landscape with EXIF orientation 6: shown
+// upright it is portrait (ianare/exif-samples, CC BY-SA 4.0).
+//
+//go:embed testdata/portrait_6.jpg
+var PhotoPortrait6 []byte
+
 // CityYAML is a small test city, "testville": two square areas side by side, a department
 // per area's kind of work, a triage desk, a routing rule, and one account per role.
 //
