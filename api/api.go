@@ -114,11 +114,14 @@ func (s *Server) routes(app *fiber.App) {
 	v1.Get("/categories", s.listCategories)
 
 	v1.Post("/reports", citizen, s.createReport)
+	v1.Get("/reports/nearby", anyone, s.nearby) // before /reports/:id, which would take "nearby" as an id
 	v1.Get("/reports/:id", anyone, s.getReport)
+	v1.Post("/reports/:id/support", citizen, s.support)
 	v1.Post("/reports/:id/feedback", citizen, s.feedback)
 	v1.Get("/cases/:id", staff, s.getReport)
 	v1.Get("/me/reports", citizen, s.myReports)
 	v1.Get("/me/notifications", anyone, s.inbox)
+	v1.Post("/me/notifications/read", anyone, s.markRead)
 	v1.Put("/me/devices/:device_id", anyone, s.setDevice)
 
 	v1.Get("/queue", s.auth(models.RoleHandler, models.RoleSupervisor), s.queue)

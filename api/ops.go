@@ -153,7 +153,11 @@ func (s *Server) inbox(c *fiber.Ctx) error {
 		return err
 	}
 	locale, _, _ := strings.Cut(c.Get(fiber.HeaderAcceptLanguage, "en"), ",")
-	page := Page[InboxItem]{Items: []InboxItem{}, NextCursor: next}
+	unread, err := s.db.UnreadCount(ctx, caller(c).UserID)
+	if err != nil {
+		return err
+	}
+	page := InboxPage{Items: []InboxItem{}, NextCursor: next, Unread: unread}
 	numbers := map[string]string{}
 	for _, n := range ns {
 		num, ok := numbers[n.CaseID]

@@ -237,6 +237,42 @@ type InboxItem struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
+// NearbyList is the open reports around a point.
+type NearbyList struct {
+	Items []NearbyItem `json:"items"`
+}
+
+// NearbyItem is a report in its public view with its distance from the point asked about.
+type NearbyItem struct {
+	Report    Report  `json:"report"`
+	DistanceM float64 `json:"distance_m"`
+}
+
+// SupportResult is a report after a "me too"; Counted is false when the citizen had
+// already supported it.
+type SupportResult struct {
+	Report  Report `json:"report"`
+	Counted bool   `json:"counted"`
+}
+
+// MarkReadRequest lists inbox entries to mark read; none means all.
+type MarkReadRequest struct {
+	IDs []string `json:"ids,omitempty"`
+}
+
+// MarkReadResult says how many entries were marked and how many stay unread.
+type MarkReadResult struct {
+	Marked int64 `json:"marked"`
+	Unread int64 `json:"unread"`
+}
+
+// InboxPage is a page of an inbox with the number of unread entries.
+type InboxPage struct {
+	Items      []InboxItem `json:"items"`
+	NextCursor string      `json:"next_cursor"`
+	Unread     int64       `json:"unread"`
+}
+
 // Health is the body of /healthz and /readyz.
 type Health struct {
 	Status string            `json:"status"`

@@ -157,7 +157,9 @@ func (db *DB) recipients(ctx context.Context, ev *CaseEvent, c *Case) ([]string,
 		err := q.Where("department_id = ? AND role = ?", *c.DepartmentID, RoleHandler).Pluck("id", &ids).Error
 		return ids, err
 	case ev.Public:
-		return []string{c.ReporterID}, nil
+		// The reporter and everyone who said "me too".
+		supporters, err := db.supporterIDs(ctx, c.ID)
+		return append([]string{c.ReporterID}, supporters...), err
 	}
 	return nil, nil
 }

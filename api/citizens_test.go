@@ -1,0 +1,104 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestNearbyAndSupport: a citizen about to report sees the open reports around them,
+// nearest first and in their public view, says "me too" once, and from then on hears of the
+// report's public changes.
+func TestNearbyAndSupport(t *testing.T) {
+	h := newHarness(t)
+	alice, bob := h.citizen("device-alice"), h.citizen("device-bob")
+	// Three reports at 0, about 111 m and about 1.1 km north of (0.5, -0.5).
+	var ids []string
+	for i, lat := range []string{"0.5", "0.501", "0.51"} {
+		h.now = h.now.Add(time.Second)
+		_, r, _ := h.submit(alice, fmt.Sprint("near", i), field("category", "pothole"), field("description", "hole"),
+			field("lat", lat), field("lon", "-0.5"), field("attr.depth", "deep"))
+		h.route(r.ID)
+		ids = append(ids, r.ID)
+	}
+	near := func(query string) []string {
+		t.Helper()
+		resp, body := h.do("GET", "/v1/reports/nearby?"+query, bob, nil, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("nearby?%s: %d %s", query, resp.StatusCode, body)
+		}
+		var l NearbyList
+		_ = json.Unmarshal(body, &l)
+		out := []string{}
+		for _, it := range l.Items {
+			if it.Report.Attributes != nil {
+				t.Fatalf("nearby shows the reporter's answers: %s", body)
+			}
+			out = append(out, it.Report.ID)
+		}
+		return out
+	}
+	if got := near("lat=0.5002&lon=-0.5&radius=500"); fmt.Sprint(got) != fmt.Sprint(ids[:2]) {
+		t.Fatalf("within 500 m: %v, want the two nearest, nearest first %v", got, ids[:2])
+	}
+	if got := near("lat=0.5099&lon=-0.5&radius=2000"); fmt.Sprint(got) != fmt.Sprint([]string{ids[2], ids[1], ids[0]}) {
+		t.Fatalf("within 2 km of the northern one: %v", got)
+	}
+	for _, q := range []string{"lat=0.5&lon=-0.5&radius=0", "lat=0.5&lon=-0.5&radius=5000", "lat=0.5&lon=-0.5&radius=far", "lat=95&lon=0"} {
+		if resp, _ := h.do("GET", "/v1/reports/nearby?"+q, bob, nil, ""); resp.StatusCode != 422 {
+			t.Errorf("nearby?%s: %d, want 422", q, resp.StatusCode)
+		}
+	}
+
+	support := func(token, id string) (int, SupportResult) {
+		resp, body := h.do("POST", "/v1/reports/"+id+"/support", token, nil, "")
+		var r SupportResult
+		_ = json.Unmarshal(body, &r)
+		return resp.StatusCode, r
+	}
+	if st, r := support(bob, ids[0]); st != 200 || !r.Counted || r.Report.Supporters != 1 {
+		t.Fatalf("first support: %d %+v", st, r)
+	}
+	if st, r := support(bob, ids[0]); st != 200 || r.Counted || r.Report.Supporters != 1 {
+		t.Fatalf("second support counted again: %d %+v", st, r)
+	}
+	if st, _ := support(alice, ids[0]); st != 409 {
+		t.Fatalf("supporting one's own report: %d, want 409", st)
+	}
+	// Bob now follows the report: its next public change reaches his inbox.
+	roads := h.staff("roads@test.example", "roads-pass")
+	h.json("POST", "/v1/cases/"+ids[0]+"/actions", roads, ActionRequest{Action: "accept"})
+	ev, _ := h.db.Timeline(context.Background(), ids[0], true)
+	if _, err := h.db.RecordNotifications(context.Background(), &ev[len(ev)-1], false, h.now); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := h.do("GET", "/v1/me/notifications", bob, nil, "")
+	var inbox InboxPage
+	_ = json.Unmarshal(body, &inbox)
+	if resp.StatusCode != 200 || len(inbox.Items) != 1 || inbox.Items[0].Status != "accepted" || inbox.Unread != 1 {
+		t.Fatalf("the supporter's inbox: %s", body)
+	}
+	// Closed: no more support; it drops out of nearby.
+	h.json("POST", "/v1/cases/"+ids[0]+"/actions", roads, ActionRequest{Action: "close", Resolution: "no_action"})
+	if st, _ := support(bob, ids[0]); st != 409 {
+		t.Fatalf("supporting a closed report: %d, want 409", st)
+	}
+	if got := near("lat=0.5&lon=-0.5&radius=50"); len(got) != 0 {
+		t.Fatalf("a closed report is nearby: %v", got)
+	}
+
+	// Marking read.
+	resp, body = h.json("POST", "/v1/me/notifications/read", bob, MarkReadRequest{})
+	var mr MarkReadResult
+	_ = json.Unmarshal(body, &mr)
+	if resp.StatusCode != 200 || mr.Unread != 0 || mr.Marked < 1 {
+		t.Fatalf("mark all read: %d %s", resp.StatusCode, body)
+	}
+	_, body = h.do("GET", "/v1/me/notifications", bob, nil, "")
+	_ = json.Unmarshal(body, &inbox)
+	if inbox.Unread != 0 || !inbox.Items[0].Read {
+		t.Fatalf("after marking read: %s", body)
+	}
+}

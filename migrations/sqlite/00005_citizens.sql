@@ -1,0 +1,20 @@
+-- +goose Up
+-- "Me too": a citizen supports someone else's report once, and follows it from then on.
+CREATE TABLE supporters (
+    case_id     TEXT NOT NULL REFERENCES cases(id),
+    user_id     TEXT NOT NULL REFERENCES users(id),
+    created_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (case_id, user_id)
+);
+CREATE INDEX supporters_user ON supporters (user_id);
+
+-- Nearby open reports are found by a bounding box on the point, then by distance.
+CREATE INDEX cases_open_point ON cases (lat, lon) WHERE status <> 'closed';
+
+-- Unread entries of an inbox.
+CREATE INDEX notifications_unread ON notifications (user_id, created_at) WHERE read_at IS NULL;
+
+-- +goose Down
+DROP INDEX notifications_unread;
+DROP INDEX cases_open_point;
+DROP TABLE supporters;
