@@ -202,7 +202,7 @@ func (s *Server) readAction(c *fiber.Ctx, caseID, owner string) (ActionRequest, 
 			if len(photos) >= s.cfg.MaxPhotos {
 				return req, photos, models.Problemf(models.ErrInvalid, "too-many-photos", "an action takes at most %d photos", s.cfg.MaxPhotos)
 			}
-			m, _, err := s.receivePhoto(c.UserContext(), part, caseID, owner, models.MediaAfter, true)
+			m, _, _, err := s.receivePhoto(c.UserContext(), part, caseID, owner, models.MediaAfter, true)
 			if m != nil {
 				photos = append(photos, *m)
 			}

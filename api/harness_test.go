@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,11 @@ type harness struct {
 	store storage.Store
 	spec  *specValidator
 	now   time.Time
+	areas atomic.Pointer[models.AreaIndex]
 }
+
+// cfgAreas swaps in a new area index, as a running server does when a city is configured.
+func (h *harness) cfgAreas(idx *models.AreaIndex) { h.areas.Store(idx) }
 
 const testPhotoLimit = 300 << 10
 
@@ -43,7 +48,8 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, db: db, store: store, spec: loadSpec(t), now: time.Now()}
-	h.app = New(Config{DB: db, Store: store, Files: files, Areas: func() *models.AreaIndex { return idx },
+	h.areas.Store(idx)
+	h.app = New(Config{DB: db, Store: store, Files: files, Areas: h.areas.Load,
 		JWTSecret: testenv.Secret, Now: func() time.Time { return h.now }, MaxPhotoBytes: testPhotoLimit,
 		Checks: map[string]func(context.Context) error{"database": db.Ping, "storage": store.Ping}})
 	return h

@@ -334,7 +334,7 @@ func (s *Server) readOpen311Form(c *fiber.Ctx, caseID string, media bool) (*open
 			if len(in.photoHashes) >= s.cfg.MaxPhotos {
 				return in, open311Invalid("a request takes at most %d media parts", s.cfg.MaxPhotos)
 			}
-			m, hash, err := s.receivePhoto(c.UserContext(), part, caseID, "", models.MediaBefore, true)
+			m, hash, _, err := s.receivePhoto(c.UserContext(), part, caseID, "", models.MediaBefore, true)
 			if m != nil {
 				in.photos = append(in.photos, *m)
 			}

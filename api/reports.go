@@ -22,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/rwcarlsen/goexif/exif"
 
 	"github.com/city-eyes/cityeyes/models"
 	"github.com/city-eyes/cityeyes/storage"
@@ -45,6 +46,9 @@ type intake struct {
 	photos []models.Media
 	// hashes of the photos in order, for the request's fingerprint
 	photoHashes []string
+	// gps is the position in the first photo's EXIF GPS tags, if any: used when the report
+	// comes without lat and lon.
+	gps *[2]float64
 }
 
 // createReport accepts a citizen's report (POST /v1/reports): multipart with the photos
@@ -178,7 +182,7 @@ func (s *Server) readReport(c *fiber.Ctx, caseID, owner string, store bool) (*in
 			if len(in.photoHashes) >= s.cfg.MaxPhotos {
 				return in, models.Problemf(models.ErrInvalid, "too-many-photos", "a report takes at most %d photos", s.cfg.MaxPhotos)
 			}
-			m, hash, err := s.receivePhoto(c.UserContext(), part, caseID, owner, models.MediaBefore, store)
+			m, hash, gps, err := s.receivePhoto(c.UserContext(), part, caseID, owner, models.MediaBefore, store)
 			if m != nil {
 				in.photos = append(in.photos, *m)
 			}
@@ -186,6 +190,9 @@ func (s *Server) readReport(c *fiber.Ctx, caseID, owner string, store bool) (*in
 				return in, err
 			}
 			in.photoHashes = append(in.photoHashes, hash)
+			if in.gps == nil {
+				in.gps = gps
+			}
 		case name != "":
 			v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 			if err != nil {
@@ -236,11 +243,11 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // receivePhoto checks a photo part by its bytes and streams it to the object store, hashing
 // it on the way. The returned media is set whenever an object was stored, even on error, so
 // the caller can remove it.
-func (s *Server) receivePhoto(ctx context.Context, part *multipart.Part, caseID, owner, kind string, store bool) (*models.Media, string, error) {
+func (s *Server) receivePhoto(ctx context.Context, part *multipart.Part, caseID, owner, kind string, store bool) (*models.Media, string, *[2]float64, error) {
 	br := bufio.NewReaderSize(part, sniffBytes)
 	head, _ := br.Peek(sniffBytes)
 	if len(head) == 0 {
-		return nil, "", models.Problemf(models.ErrInvalid, "empty-photo", "a photo part is empty")
+		return nil, "", nil, models.Problemf(models.ErrInvalid, "empty-photo", "a photo part is empty")
 	}
 	ctype := http.DetectContentType(head)
 	ext, ok := acceptedPhotoTypes[ctype]
@@ -249,28 +256,29 @@ func (s *Server) receivePhoto(ctx context.Context, part *multipart.Part, caseID,
 		if isHEIF(head) {
 			what = "HEIC/HEIF"
 		}
-		return nil, "", models.Problemf(models.ErrUnsupportedMedia, "unsupported-photo-type",
+		return nil, "", nil, models.Problemf(models.ErrUnsupportedMedia, "unsupported-photo-type",
 			"a photo is %s; send JPEG (image/jpeg) or PNG (image/png): on an iPhone, set Camera > Formats to Most Compatible or convert before upload", what)
 	}
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(head))
 	if err != nil {
-		return nil, "", models.Problemf(models.ErrInvalid, "corrupt-photo", "a photo looks like %s but cannot be read: it may be damaged or cut short", ctype)
+		return nil, "", nil, models.Problemf(models.ErrInvalid, "corrupt-photo", "a photo looks like %s but cannot be read: it may be damaged or cut short", ctype)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > s.cfg.MaxPixels {
-		return nil, "", models.Problemf(models.ErrInvalid, "photo-too-many-pixels",
+		return nil, "", nil, models.Problemf(models.ErrInvalid, "photo-too-many-pixels",
 			"a photo is %d×%d pixels; the limit is %d megapixels", cfg.Width, cfg.Height, s.cfg.MaxPixels/1_000_000)
 	}
+	gps := exifGPS(head)
 	h := sha256.New()
 	lr := &limitedReader{r: io.TeeReader(br, h), n: s.cfg.MaxPhotoBytes}
 	tooLarge := models.Problemf(models.ErrTooLarge, "photo-too-large", "a photo is over %d MiB; send a smaller one", s.cfg.MaxPhotoBytes>>20)
 	if !store {
 		if _, err := io.Copy(io.Discard, lr); err != nil {
 			if errors.Is(err, errPhotoTooLarge) {
-				return nil, "", tooLarge
+				return nil, "", nil, tooLarge
 			}
-			return nil, "", models.Problemf(models.ErrMalformed, "malformed-multipart", "a photo cannot be read: %v", err)
+			return nil, "", nil, models.Problemf(models.ErrMalformed, "malformed-multipart", "a photo cannot be read: %v", err)
 		}
-		return nil, hex.EncodeToString(h.Sum(nil)), nil
+		return nil, hex.EncodeToString(h.Sum(nil)), gps, nil
 	}
 	id := models.NewID()
 	key := fmt.Sprintf("cases/%s/%s%s", caseID, id, ext)
@@ -279,17 +287,30 @@ func (s *Server) receivePhoto(ctx context.Context, part *multipart.Part, caseID,
 		Width: cfg.Width, Height: cfg.Height, SHA256: hex.EncodeToString(h.Sum(nil)), Size: obj.Size}
 	switch {
 	case errors.Is(err, errPhotoTooLarge):
-		return m, "", tooLarge
+		return m, "", nil, tooLarge
 	case errors.Is(err, storage.ErrUnavailable):
-		return m, "", err
+		return m, "", nil, err
 	case err != nil:
 		var mp *models.Problem
 		if errors.As(err, &mp) {
-			return m, "", err
+			return m, "", nil, err
 		}
-		return m, "", fmt.Errorf("store photo: %w", err)
+		return m, "", nil, fmt.Errorf("store photo: %w", err)
 	}
-	return m, m.SHA256, nil
+	return m, m.SHA256, gps, nil
+}
+
+// exifGPS reads the position from a photo's EXIF GPS tags, when the first bytes hold them.
+func exifGPS(head []byte) *[2]float64 {
+	x, err := exif.Decode(bytes.NewReader(head))
+	if err != nil {
+		return nil
+	}
+	lat, lon, err := x.LatLong()
+	if err != nil || math.IsNaN(lat) || math.IsNaN(lon) || (lat == 0 && lon == 0) || math.Abs(lat) > 90 || math.Abs(lon) > 180 {
+		return nil
+	}
+	return &[2]float64{lat, lon}
 }
 
 // isHEIF recognises an ISO-BMFF image (HEIC, HEIF, AVIF) by its ftyp box.
@@ -332,6 +353,13 @@ func (in *intake) fingerprint() string {
 
 // checkReport validates what was read and places it: city, area, category, answers.
 func (s *Server) checkReport(c *fiber.Ctx, in *intake, caseID, reporter string) (*models.NewCase, error) {
+	source := "device"
+	if strings.TrimSpace(in.fields["lat"]) == "" && strings.TrimSpace(in.fields["lon"]) == "" && in.gps != nil {
+		// No position from the phone, but the photo knows where it was taken.
+		in.fields["lat"] = strconv.FormatFloat(in.gps[0], 'f', -1, 64)
+		in.fields["lon"] = strconv.FormatFloat(in.gps[1], 'f', -1, 64)
+		source = "photo_exif"
+	}
 	lat, err := coordinate(in.fields["lat"], "lat", 90)
 	if err != nil {
 		return nil, err
@@ -377,7 +405,7 @@ func (s *Server) checkReport(c *fiber.Ctx, in *intake, caseID, reporter string) 
 	}
 	return &models.NewCase{
 		ID: caseID, ReporterID: reporter, JurisdictionID: loc.JurisdictionID, CategoryID: cat.ID, AreaID: loc.AreaID,
-		Description: desc, Address: addr, Lat: lat, Lon: lon, Attributes: answers, Media: in.photos,
+		Description: desc, Address: addr, Lat: lat, Lon: lon, LocationSource: source, Attributes: answers, Media: in.photos,
 	}, nil
 }
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -213,5 +214,34 @@ func TestCategoriesForAPoint(t *testing.T) {
 		if resp, _ := h.do("GET", "/v1/categories?"+q, "", nil, ""); resp.StatusCode != http.StatusUnprocessableEntity {
 			t.Errorf("%s: %d, want 422", q, resp.StatusCode)
 		}
+	}
+}
+
+// TestPositionFromThePhoto: a report without lat and lon whose photo carries GPS tags is
+// placed where the photo was taken, and says so; without either, it is refused.
+func TestPositionFromThePhoto(t *testing.T) {
+	h := newHarness(t)
+	testenv.Apply(t, h.db, testenv.OtherCityYAML)
+	idx, err := h.db.LoadAreaIndex(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cfgAreas(idx)
+	token := h.citizen("device-gps")
+	resp, r, _ := h.submit(token, "gps-1", field("category", "pothole"), field("description", "hole"), photo(testenv.PhotoJPEG))
+	if resp.StatusCode != 201 || r.LocationSource != "photo_exif" || r.Area == nil || *r.Area != "centre" ||
+		r.Lat < 43.467 || r.Lat > 43.468 || r.Lon < 11.885 || r.Lon > 11.886 {
+		t.Fatalf("%d %+v", resp.StatusCode, r)
+	}
+	// The phone's position wins when it is sent.
+	_, r, _ = h.submit(token, "gps-2", field("category", "pothole"), field("description", "hole"),
+		field("lat", "43.5"), field("lon", "11.5"), photo(testenv.PhotoJPEG))
+	if r.LocationSource != "device" || r.Lat != 43.5 {
+		t.Fatalf("with a position sent: %+v", r)
+	}
+	// A photo without GPS tags gives no position.
+	resp, _, p := h.submit(token, "gps-3", field("category", "pothole"), field("description", "hole"), photo(testenv.PhotoPortrait6))
+	if resp.StatusCode != 422 || p.Type != "urn:cityeyes:problem:invalid-location" {
+		t.Fatalf("no position anywhere: %d %+v", resp.StatusCode, p)
 	}
 }

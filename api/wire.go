@@ -118,26 +118,29 @@ type ReportJSON struct {
 // Report is a report (a case) as its reporter and staff see it; the public view leaves out
 // what is personal.
 type Report struct {
-	ID          string         `json:"id"`
-	Number      string         `json:"number"`
-	Status      string         `json:"status"`
-	Resolution  *string        `json:"resolution"`
-	Category    string         `json:"category"`
-	Department  *string        `json:"department"`
-	Area        *string        `json:"area"`
-	Description string         `json:"description"`
-	Address     string         `json:"address"`
-	Lat         float64        `json:"lat"`
-	Lon         float64        `json:"lon"`
-	Attributes  map[string]any `json:"attributes,omitempty"`
-	Priority    int            `json:"priority"`
-	DueAt       *time.Time     `json:"due_at"`
-	Supporters  int            `json:"supporters"`
-	Version     int            `json:"version"`
-	CreatedAt   time.Time      `json:"created_at"`
-	UpdatedAt   time.Time      `json:"updated_at"`
-	Photos      []Photo        `json:"photos"`
-	Timeline    []Event        `json:"timeline,omitempty"`
+	ID          string  `json:"id"`
+	Number      string  `json:"number"`
+	Status      string  `json:"status"`
+	Resolution  *string `json:"resolution"`
+	Category    string  `json:"category"`
+	Department  *string `json:"department"`
+	Area        *string `json:"area"`
+	Description string  `json:"description"`
+	Address     string  `json:"address"`
+	Lat         float64 `json:"lat"`
+	Lon         float64 `json:"lon"`
+	// LocationSource is "device" (the phone's position) or "photo_exif" (the report came
+	// without a position and its photo's GPS tags gave it).
+	LocationSource string         `json:"location_source"`
+	Attributes     map[string]any `json:"attributes,omitempty"`
+	Priority       int            `json:"priority"`
+	DueAt          *time.Time     `json:"due_at"`
+	Supporters     int            `json:"supporters"`
+	Version        int            `json:"version"`
+	CreatedAt      time.Time      `json:"created_at"`
+	UpdatedAt      time.Time      `json:"updated_at"`
+	Photos         []Photo        `json:"photos"`
+	Timeline       []Event        `json:"timeline,omitempty"`
 }
 
 // Photo is a photo of a report. Its links are short-lived and signed. Everyone gets the
@@ -342,7 +345,7 @@ func (s *Server) toReports(ctx context.Context, cases []models.Case, full, staff
 		c := &cases[i]
 		r := Report{
 			ID: c.ID, Number: c.Number, Status: string(c.Status),
-			Description: c.Description, Address: c.Address, Lat: c.Lat, Lon: c.Lon,
+			Description: c.Description, Address: c.Address, Lat: c.Lat, Lon: c.Lon, LocationSource: c.LocationSource,
 			Priority: c.Priority, DueAt: utc(c.DueAt), Supporters: c.Supporters, Version: c.Version,
 			CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), Photos: []Photo{},
 		}

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,6 +52,7 @@ type NewCase struct {
 	Description    string
 	Address        string
 	Lat, Lon       float64
+	LocationSource string // "" means the device's position
 	Attributes     map[string]any
 	Media          []Media
 	// IdempotencyKey and Fingerprint (a digest of the request's content) make a retried
@@ -94,6 +96,7 @@ func (db *DB) CreateCase(ctx context.Context, nc NewCase, now time.Time) (*Case,
 		Description:    nc.Description,
 		Lat:            nc.Lat,
 		Lon:            nc.Lon,
+		LocationSource: cmp.Or(nc.LocationSource, "device"),
 		Address:        nc.Address,
 		Attributes:     string(attrs),
 		Version:        1,

@@ -124,6 +124,7 @@ type Case struct {
 	Description     string
 	Lat             float64
 	Lon             float64
+	LocationSource  string // "device", or "photo_exif" when the point came from a photo's GPS tags
 	Address         string
 	Attributes      string // JSON object: attribute code → answer
 	DueAt           *time.Time

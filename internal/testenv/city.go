@@ -66,7 +66,8 @@ open311_api_keys: [{key: test-open311-key, name: Test client}]
 `
 
 // OtherCityYAML is a second city, far from the first, for tests that check that nothing
-// crosses from one city to another.
+// crosses from one city to another. Its one area, around Arezzo in Tuscany, holds the
+// position in PhotoJPEG's GPS tags (43.4674 N, 11.8851 E).
 const OtherCityYAML = `
 jurisdiction: {id: otherville, name: Otherville, timezone: Asia/Shanghai}
 areas:
@@ -75,7 +76,7 @@ areas:
     - type: Feature
       id: centre
       properties: {name: Centre}
-      geometry: {type: Polygon, coordinates: [[[10, 10], [11, 10], [11, 11], [10, 11], [10, 10]]]}
+      geometry: {type: Polygon, coordinates: [[[11, 43], [12, 43], [12, 44], [11, 44], [11, 43]]]}
 departments:
   - {code: ROADS, name: Other roads}
 triage_department: ROADS

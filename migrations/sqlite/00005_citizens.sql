@@ -11,10 +11,14 @@ CREATE INDEX supporters_user ON supporters (user_id);
 -- Nearby open reports are found by a bounding box on the point, then by distance.
 CREATE INDEX cases_open_point ON cases (lat, lon) WHERE status <> 'closed';
 
+-- Where a report's point came from: the phone's position, or the GPS tags of its photo.
+ALTER TABLE cases ADD COLUMN location_source TEXT NOT NULL DEFAULT 'device';
+
 -- Unread entries of an inbox.
 CREATE INDEX notifications_unread ON notifications (user_id, created_at) WHERE read_at IS NULL;
 
 -- +goose Down
 DROP INDEX notifications_unread;
 DROP INDEX cases_open_point;
+ALTER TABLE cases DROP COLUMN location_source;
 DROP TABLE supporters;
