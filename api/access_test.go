@@ -62,6 +62,7 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 		{"GET", "/v1/cases/" + r.ID, nil, "", []int{401, 403, 403, 200, 403, 200, 404, 200}, nil},
 		{"POST", caseURL + "/feedback", FeedbackRequest{Action: "confirm"}, "", []int{401, 409, 404, 403, 403, 403, 403, 403}, nil},
 		{"GET", "/v1/me/reports", nil, "", []int{401, 200, 200, 403, 403, 403, 403, 403}, []string{"another citizen"}},
+		{"GET", "/v1/reports/check?category=pothole&lat=0.5&lon=-0.5", nil, "", []int{401, 200, 200, 200, 200, 200, 200, 200}, nil},
 		{"GET", "/v1/reports/nearby?lat=0.5&lon=-0.5", nil, "", []int{401, 200, 200, 200, 200, 200, 200, 200}, nil},
 		{"POST", caseURL + "/support", nil, "", []int{401, 409, 200, 403, 403, 403, 403, 403}, nil},
 		{"POST", "/v1/me/notifications/read", MarkReadRequest{}, "", []int{401, 200, 200, 200, 200, 200, 200, 200}, nil},

@@ -115,6 +115,7 @@ func (s *Server) routes(app *fiber.App) {
 
 	v1.Post("/reports", citizen, s.createReport)
 	v1.Get("/reports/nearby", anyone, s.nearby) // before /reports/:id, which would take "nearby" as an id
+	v1.Get("/reports/check", anyone, s.checkDuplicates)
 	v1.Get("/reports/:id", anyone, s.getReport)
 	v1.Post("/reports/:id/support", citizen, s.support)
 	v1.Post("/reports/:id/feedback", citizen, s.feedback)

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"strings"
+
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/city-eyes/cityeyes/internal/testenv"
 	"testing"
 	"time"
 )
@@ -101,4 +104,81 @@ func TestNearbyAndSupport(t *testing.T) {
 	if inbox.Unread != 0 || !inbox.Items[0].Read {
 		t.Fatalf("after marking read: %s", body)
 	}
+}
+
+// TestDuplicatesAndPublicView: a second report of the same problem learns of the first
+// (at submit and through the check call); a sensitive category's reports show only an
+// approximate place to others; no public answer carries anything of the reporter.
+func TestDuplicatesAndPublicView(t *testing.T) {
+	h := newHarness(t)
+	testenv.Apply(t, h.db, strings.Replace(testenv.CityYAML, "{code: other, name: Something else, group: Other}",
+		"{code: other, name: Something else, group: Other, sensitive: true}", 1))
+	alice, bob := h.citizen("device-dup-alice"), h.citizen("device-dup-bob")
+	_, first, _ := h.submit(alice, "dup-1", field("category", "pothole"), field("description", "hole"),
+		field("lat", "0.5"), field("lon", "-0.5"), field("attr.depth", "deep"), field("address", "1 High Street"))
+	resp, body := h.do("GET", "/v1/reports/check?category=pothole&lat=0.5002&lon=-0.5", bob, nil, "")
+	var check DuplicateCheck
+	_ = json.Unmarshal(body, &check)
+	if resp.StatusCode != 200 || len(check.Duplicates) != 1 || check.Duplicates[0].ID != first.ID {
+		t.Fatalf("check 22 m away: %d %s", resp.StatusCode, body)
+	}
+	_, body = h.do("GET", "/v1/reports/check?category=tree&lat=0.5002&lon=-0.5", bob, nil, "")
+	if !strings.Contains(string(body), `"duplicates":[]`) {
+		t.Fatalf("another category is no duplicate: %s", body)
+	}
+	_, second, _ := h.submit(bob, "dup-2", field("category", "pothole"), field("description", "same hole"),
+		field("lat", "0.5001"), field("lon", "-0.5"), field("attr.depth", "deep"))
+	if len(second.LikelyDuplicates) != 1 || second.LikelyDuplicates[0].ID != first.ID {
+		t.Fatalf("the new report's likely duplicates: %+v", second.LikelyDuplicates)
+	}
+
+	_, secret, _ := h.submit(alice, "sensitive-1", field("category", "other"), field("description", "needles in the park"),
+		field("lat", "0.123456"), field("lon", "-0.654321"), field("address", "behind the school"))
+	h.route(secret.ID)
+	public := []string{"/v1/reports/" + secret.ID, "/v1/reports/" + first.ID, "/v1/reports/nearby?lat=0.5&lon=-0.5&radius=2000",
+		"/v1/reports/nearby?lat=0.12&lon=-0.65&radius=2000"}
+	for _, path := range public {
+		resp, body := h.do("GET", path, bob, nil, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+		walkPublic(t, path, body)
+		if strings.Contains(string(body), "0.123456") || strings.Contains(string(body), "behind the school") {
+			t.Fatalf("%s shows the sensitive report's exact place: %s", path, body)
+		}
+	}
+	_, body = h.do("GET", "/v1/reports/"+secret.ID, alice, nil, "")
+	if !strings.Contains(string(body), "0.123456") {
+		t.Fatalf("the reporter does not see their own exact place: %s", body)
+	}
+}
+
+// walkPublic fails on any key in a public answer that would say who reported: ids of users,
+// names, contacts, devices, or the reporter's answers.
+func walkPublic(t *testing.T, where string, body []byte) {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatal(err)
+	}
+	personal := map[string]bool{"reporter": true, "reporter_id": true, "user_id": true, "email": true, "phone": true,
+		"name": true, "first_name": true, "last_name": true, "device": true, "device_id": true, "push_token": true,
+		"attributes": true, "original_url": true, "actor_id": true}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if personal[k] {
+					t.Errorf("%s: public answer has %s.%s", where, path, k)
+				}
+				walk(path+"."+k, x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(path+"[]", x)
+			}
+		}
+	}
+	walk("", v)
 }

@@ -113,8 +113,62 @@ func (s *Server) createReport(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if r.LikelyDuplicates, err = s.duplicates(ctx, created.CategoryID, created.Lat, created.Lon, created.ID); err != nil {
+		return err
+	}
 	c.Location("/v1/reports/" + created.ID)
 	return c.Status(fiber.StatusCreated).JSON(r)
+}
+
+// duplicates lists the likely duplicates of a report at a point, leaving out the report
+// itself.
+func (s *Server) duplicates(ctx context.Context, categoryID string, lat, lon float64, self string) ([]DuplicateRef, error) {
+	cat, err := s.db.Category(ctx, categoryID)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := s.db.LikelyDuplicates(ctx, cat, lat, lon, s.now())
+	if err != nil {
+		return nil, err
+	}
+	var out []DuplicateRef
+	for _, c := range cs {
+		if c.ID != self {
+			out = append(out, DuplicateRef{ID: c.ID, Number: c.Number, Status: string(c.Status),
+				DistanceM: models.DistanceMetres(lat, lon, c.Lat, c.Lon)})
+		}
+	}
+	return out, nil
+}
+
+// checkDuplicates answers "has this been reported already?" before a citizen reports
+// (GET /v1/reports/check?category=&lat=&lon=).
+func (s *Server) checkDuplicates(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	lat, err := coordinate(c.Query("lat"), "lat", 90)
+	if err != nil {
+		return err
+	}
+	lon, err := coordinate(c.Query("lon"), "lon", 180)
+	if err != nil {
+		return err
+	}
+	loc, ok := s.cfg.Areas().Locate(lat, lon)
+	if !ok {
+		return models.Problemf(models.ErrInvalid, "outside-service-area", "the point %.6f, %.6f is not in any city served here", lat, lon)
+	}
+	cat, err := s.db.CategoryByCode(ctx, loc.JurisdictionID, c.Query("category"))
+	if err != nil {
+		return models.Problemf(models.ErrInvalid, "unknown-category", "category %q is not offered at this place", c.Query("category"))
+	}
+	dups, err := s.duplicates(ctx, cat.ID, lat, lon, "")
+	if err != nil {
+		return err
+	}
+	if dups == nil {
+		dups = []DuplicateRef{}
+	}
+	return c.JSON(DuplicateCheck{Duplicates: dups})
 }
 
 // replyCase answers a retried submission with the case the first one created.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -141,6 +142,22 @@ type Report struct {
 	UpdatedAt      time.Time      `json:"updated_at"`
 	Photos         []Photo        `json:"photos"`
 	Timeline       []Event        `json:"timeline,omitempty"`
+	// LikelyDuplicates, in the answer to a new report, are open reports of the same category
+	// close by and recent: the app can offer a "me too" on one of them instead.
+	LikelyDuplicates []DuplicateRef `json:"likely_duplicates,omitempty"`
+}
+
+// DuplicateCheck is the answer to "has this been reported already?".
+type DuplicateCheck struct {
+	Duplicates []DuplicateRef `json:"duplicates"`
+}
+
+// DuplicateRef points at a likely duplicate.
+type DuplicateRef struct {
+	ID        string  `json:"id"`
+	Number    string  `json:"number"`
+	Status    string  `json:"status"`
+	DistanceM float64 `json:"distance_m"`
 }
 
 // Photo is a photo of a report. Its links are short-lived and signed. Everyone gets the
@@ -340,6 +357,7 @@ func (s *Server) toReports(ctx context.Context, cases []models.Case, full, staff
 	if err != nil {
 		return nil, err
 	}
+	sensitive := map[string]bool{} // by category id, for this page
 	out := make([]Report, 0, len(cases))
 	for i := range cases {
 		c := &cases[i]
@@ -372,6 +390,20 @@ func (s *Server) toReports(ctx context.Context, cases []models.Case, full, staff
 		}
 		if full {
 			_ = json.Unmarshal([]byte(c.Attributes), &r.Attributes)
+		} else {
+			sens, ok := sensitive[c.CategoryID]
+			if !ok {
+				cat, err := s.db.Category(ctx, c.CategoryID)
+				if err != nil {
+					return nil, err
+				}
+				sens, sensitive[c.CategoryID] = cat.Sensitive, cat.Sensitive
+			}
+			if sens {
+				// In public, a sensitive report is somewhere in a cell of about 1 km, with
+				// no address.
+				r.Lat, r.Lon, r.Address = coarse(c.Lat), coarse(c.Lon), ""
+			}
 		}
 		for _, m := range media[c.ID] {
 			ph, err := s.toPhoto(ctx, &m, staff)
@@ -447,6 +479,9 @@ func (s *Server) timeline(ctx context.Context, caseID string, staff bool) ([]Eve
 	}
 	return out, nil
 }
+
+// coarse rounds a coordinate to two decimals: about a kilometre.
+func coarse(v float64) float64 { return math.Round(v*100) / 100 }
 
 func utc(t *time.Time) *time.Time {
 	if t == nil {

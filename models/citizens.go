@@ -113,3 +113,24 @@ func (db *DB) UnreadCount(ctx context.Context, userID string) (int64, error) {
 	err := db.q(ctx).Model(&Notification{}).Where("user_id = ? AND read_at IS NULL", userID).Count(&n).Error
 	return n, translate(err)
 }
+
+// LikelyDuplicates returns the open reports of a category that are probably the problem a
+// citizen is about to report: within the category's duplicate radius of the point and filed
+// within its duplicate window, nearest first.
+func (db *DB) LikelyDuplicates(ctx context.Context, cat *Category, lat, lon float64, now time.Time) ([]Case, error) {
+	if cat.DuplicateRadiusM <= 0 || cat.DuplicateWindowHours <= 0 {
+		return nil, nil
+	}
+	near, err := db.Nearby(ctx, lat, lon, float64(cat.DuplicateRadiusM), 100)
+	if err != nil {
+		return nil, err
+	}
+	since := now.Add(-time.Duration(cat.DuplicateWindowHours) * time.Hour)
+	var out []Case
+	for _, c := range near {
+		if c.CategoryID == cat.ID && c.CreatedAt.After(since) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}

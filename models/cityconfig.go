@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -67,6 +68,12 @@ type CategoryConfig struct {
 	Attributes  []Attribute `json:"attributes,omitempty"`
 	// AfterPhoto is "required" when resolving needs an "after" photo, else "optional".
 	AfterPhoto string `json:"after_photo,omitempty"`
+	// Sensitive shows only an approximate place of its reports in public.
+	Sensitive bool `json:"sensitive,omitempty"`
+	// DuplicateRadiusM (default 50) and DuplicateWindowHours (default 720) define likely
+	// duplicates: open reports of the category that near, filed that recently.
+	DuplicateRadiusM     int `json:"duplicate_radius_m,omitempty"`
+	DuplicateWindowHours int `json:"duplicate_window_hours,omitempty"`
 }
 
 // Attribute is a question a category asks the reporter (an Open311 attribute).
@@ -275,6 +282,9 @@ func (cfg *CityConfig) check() []string {
 		if c.SLAHours < 0 {
 			bad("%s: sla_hours %d is negative", where, c.SLAHours)
 		}
+		if c.DuplicateRadiusM < 0 || c.DuplicateRadiusM > 2000 || c.DuplicateWindowHours < 0 || c.DuplicateWindowHours > 24*365 {
+			bad("%s: duplicate_radius_m must be 0 to 2000 and duplicate_window_hours 0 to 8760", where)
+		}
 		if c.AfterPhoto != "" && c.AfterPhoto != "required" && c.AfterPhoto != "optional" {
 			bad("%s: after_photo %q must be required or optional", where, c.AfterPhoto)
 		}
@@ -435,13 +445,16 @@ func (db *DB) ApplyCityConfig(ctx context.Context, cfg *CityConfig, now time.Tim
 			if after == "" {
 				after = "optional"
 			}
+			radius, window := cmp.Or(c.DuplicateRadiusM, 50), cmp.Or(c.DuplicateWindowHours, 720)
 			fields := map[string]any{"name": c.Name, "group_name": c.Group, "description": c.Description,
-				"department_id": dept, "sla_hours": c.SLAHours, "attributes": string(attrs), "after_photo": after, "active": true}
+				"department_id": dept, "sla_hours": c.SLAHours, "attributes": string(attrs), "after_photo": after,
+				"sensitive": c.Sensitive, "duplicate_radius_m": radius, "duplicate_window_hours": window, "active": true}
 			row := Category{JurisdictionID: j.ID, Code: c.Code}
 			if err := tx.upsert(ctx, &row, "jurisdiction_id = ? AND code = ?", []any{j.ID, c.Code}, fields, func() {
 				row = Category{ID: NewID(), JurisdictionID: j.ID, Code: c.Code, Name: c.Name, GroupName: c.Group,
 					Description: c.Description, DepartmentID: dept, SLAHours: c.SLAHours, Attributes: string(attrs),
-					AfterPhoto: after, Active: true, CreatedAt: now, UpdatedAt: now}
+					AfterPhoto: after, Sensitive: c.Sensitive, DuplicateRadiusM: radius, DuplicateWindowHours: window,
+					Active: true, CreatedAt: now, UpdatedAt: now}
 			}, now); err != nil {
 				return err
 			}

@@ -43,7 +43,13 @@ type Category struct {
 	SLAHours       int    `gorm:"column:sla_hours"`
 	Attributes     string // JSON array of Attribute
 	AfterPhoto     string // "required" or "optional": an "after" photo when resolving
-	Active         bool
+	// Sensitive categories' reports show only an approximate place in public.
+	Sensitive bool
+	// DuplicateRadiusM and DuplicateWindowHours say which open reports of the category are
+	// likely the same problem: within that distance, filed within that time.
+	DuplicateRadiusM     int `gorm:"column:duplicate_radius_m"`
+	DuplicateWindowHours int
+	Active               bool
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 }

@@ -14,6 +14,12 @@ CREATE INDEX cases_open_point ON cases (lat, lon) WHERE status <> 'closed';
 -- Where a report's point came from: the phone's position, or the GPS tags of its photo.
 ALTER TABLE cases ADD COLUMN location_source TEXT NOT NULL DEFAULT 'device';
 
+-- A sensitive category's reports show only an approximate place in public; a category's
+-- likely duplicates are its open reports within a radius and a time window.
+ALTER TABLE categories ADD COLUMN sensitive BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE categories ADD COLUMN duplicate_radius_m INTEGER NOT NULL DEFAULT 50;
+ALTER TABLE categories ADD COLUMN duplicate_window_hours INTEGER NOT NULL DEFAULT 720;
+
 -- Unread entries of an inbox.
 CREATE INDEX notifications_unread ON notifications (user_id, created_at) WHERE read_at IS NULL;
 
@@ -21,4 +27,7 @@ CREATE INDEX notifications_unread ON notifications (user_id, created_at) WHERE r
 DROP INDEX notifications_unread;
 DROP INDEX cases_open_point;
 ALTER TABLE cases DROP COLUMN location_source;
+ALTER TABLE categories DROP COLUMN duplicate_window_hours;
+ALTER TABLE categories DROP COLUMN duplicate_radius_m;
+ALTER TABLE categories DROP COLUMN sensitive;
 DROP TABLE supporters;
