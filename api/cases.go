@@ -284,8 +284,10 @@ func (s *Server) feedback(c *fiber.Ctx) error {
 		ch.Action = models.ActionConfirm
 	case "reopen":
 		ch.Action = models.ActionReopen
+	case "rate":
+		ch.Action = models.ActionRate
 	default:
-		return models.Problemf(models.ErrInvalid, "unknown-action", "action must be confirm or reopen")
+		return models.Problemf(models.ErrInvalid, "unknown-action", "action must be confirm, reopen or rate")
 	}
 	if req.Rating != 0 && (req.Rating < 1 || req.Rating > 5) {
 		return models.Problemf(models.ErrInvalid, "invalid-rating", "rating must be a whole number from 1 to 5")

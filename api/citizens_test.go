@@ -182,3 +182,24 @@ func walkPublic(t *testing.T, where string, body []byte) {
 	}
 	walk("", v)
 }
+
+// TestRateAfterClosing: the reporter rates a closed case once, from 1 to 5.
+func TestRateAfterClosing(t *testing.T) {
+	h := newHarness(t)
+	alice := h.citizen("device-rate")
+	_, r, _ := h.submit(alice, "rate-1", goodReport()...)
+	h.route(r.ID)
+	if resp, _ := h.json("POST", "/v1/reports/"+r.ID+"/feedback", alice, FeedbackRequest{Action: "rate", Rating: 4}); resp.StatusCode != 409 {
+		t.Fatalf("rating an open case: %d, want 409", resp.StatusCode)
+	}
+	h.json("POST", "/v1/cases/"+r.ID+"/actions", h.staff("roads@test.example", "roads-pass"), ActionRequest{Action: "close", Resolution: "no_action"})
+	if resp, _ := h.json("POST", "/v1/reports/"+r.ID+"/feedback", alice, FeedbackRequest{Action: "rate"}); resp.StatusCode != 422 {
+		t.Fatalf("a rate without a rating: %d, want 422", resp.StatusCode)
+	}
+	if resp, body := h.json("POST", "/v1/reports/"+r.ID+"/feedback", alice, FeedbackRequest{Action: "rate", Rating: 2, Comment: "took long"}); resp.StatusCode != 200 {
+		t.Fatalf("rate: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := h.json("POST", "/v1/reports/"+r.ID+"/feedback", alice, FeedbackRequest{Action: "rate", Rating: 5}); resp.StatusCode != 409 {
+		t.Fatalf("rating twice: %d, want 409", resp.StatusCode)
+	}
+}

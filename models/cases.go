@@ -473,6 +473,19 @@ func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, n
 		u["resolution"] = ch.Resolution
 		u["closed_at"] = now
 		data["resolution"] = ch.Resolution
+	case ActionRate:
+		if ch.Rating < 1 || ch.Rating > 5 {
+			return nil, nil, Problemf(ErrInvalid, "invalid-rating", "rate needs a rating from 1 to 5")
+		}
+		var rated int64
+		if err := db.q(ctx).Model(&CaseEvent{}).Where("case_id = ? AND (type = ? OR (type = ? AND data LIKE ?))",
+			c.ID, ActionRate, ActionConfirm, `%"rating"%`).Count(&rated).Error; err != nil {
+			return nil, nil, err
+		}
+		if rated > 0 {
+			return nil, nil, Problemf(ErrConflict, "already-rated", "case %s has been rated already", c.Number)
+		}
+		data["rating"] = ch.Rating
 	case ActionDefer:
 		if strings.TrimSpace(ch.Note) == "" || ch.Until == nil {
 			return nil, nil, Problemf(ErrInvalid, "defer-needs-reason", "defer needs a note (the reason) and until (when work can resume)")
@@ -536,7 +549,7 @@ func hasAfter(ms []Media) bool {
 // dispatching from the triage desk only by supervisors and administrators.
 var (
 	systemActions  = []Action{ActionRoute, ActionRemind, ActionEscalate, ActionResume, ActionTimeout}
-	citizenActions = []Action{ActionConfirm, ActionReopen}
+	citizenActions = []Action{ActionConfirm, ActionReopen, ActionRate}
 )
 
 // mayAct checks that the actor may take this action on this case at all, before the

@@ -58,6 +58,7 @@ const (
 	ActionAssign   Action = "assign"
 	ActionComment  Action = "comment"
 	ActionDefer    Action = "defer" // 缓办: the deadline paused until a date, with a reason
+	ActionRate     Action = "rate"  // the reporter's rating (1 to 5) of a closed case
 	// The workers' own actions, from timers.
 	ActionRemind   Action = "remind"   // most of the SLA has run
 	ActionEscalate Action = "escalate" // the deadline passed: up one level
@@ -98,6 +99,7 @@ var lifecycle = map[Action]transition{
 	ActionEscalate: {from: working},
 	ActionResume:   {from: working},
 	ActionTimeout:  {from: []Status{StatusResolved}, to: StatusClosed},
+	ActionRate:     {from: []Status{StatusClosed}},
 }
 
 // Allowed reports whether action may be taken on a case in status from, and the status it

@@ -32,6 +32,7 @@ func TestLifecycle(t *testing.T) {
 		models.ActionEscalate: {models.StatusDispatched: models.StatusDispatched, models.StatusAccepted: models.StatusAccepted, models.StatusInProgress: models.StatusInProgress},
 		models.ActionResume:   {models.StatusDispatched: models.StatusDispatched, models.StatusAccepted: models.StatusAccepted, models.StatusInProgress: models.StatusInProgress},
 		models.ActionTimeout:  {models.StatusResolved: models.StatusClosed},
+		models.ActionRate:     {models.StatusClosed: models.StatusClosed},
 		models.ActionComment: {models.StatusSubmitted: models.StatusSubmitted, models.StatusDispatched: models.StatusDispatched,
 			models.StatusTriage: models.StatusTriage, models.StatusAccepted: models.StatusAccepted,
 			models.StatusInProgress: models.StatusInProgress, models.StatusResolved: models.StatusResolved},
