@@ -50,8 +50,8 @@ type Category struct {
 	DuplicateRadiusM     int `gorm:"column:duplicate_radius_m"`
 	DuplicateWindowHours int
 	Active               bool
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 }
 
 // Area is a named polygon inside a jurisdiction.
