@@ -38,6 +38,10 @@ type Config struct {
 	Metrics *prometheus.Registry
 	Now     func() time.Time
 
+	// Limiter counts writes against Limits, shared by every API process; nil for no limits.
+	Limiter rateLimiter
+	Limits  Limits
+
 	MaxPhotoBytes int64 // per photo; default 20 MiB
 	MaxPhotos     int   // per report; default 6
 	MaxPixels     int   // per photo; default 50 megapixels
@@ -74,6 +78,7 @@ func New(cfg Config) *fiber.App {
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
+	cfg.Limits.defaults()
 	s := &Server{cfg: cfg, db: cfg.DB, store: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: newHTTPMetrics(cfg.Metrics)}
 	app := fiber.New(fiber.Config{
 		AppName:      "cityeyes",
@@ -107,7 +112,7 @@ func (s *Server) routes(app *fiber.App) {
 	staff := s.auth(models.RoleHandler, models.RoleSupervisor, models.RoleAdmin)
 	anyone := s.auth(models.RoleCitizen, models.RoleHandler, models.RoleSupervisor, models.RoleAdmin)
 
-	v1 := app.Group("/v1")
+	v1 := app.Group("/v1", s.limitWrites)
 	v1.Post("/auth/device", s.registerDevice)
 	v1.Post("/auth/login", s.login)
 	v1.Post("/auth/refresh", s.refresh)

@@ -203,3 +203,6 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 func (h *harness) testSecret() []byte { return testenv.Secret }
 
 func (h *harness) adminToken() string { return h.staff("admin@test.example", "admin-pass") }
+
+// clock is the harness' clock as a Config.Now.
+func (h *harness) clock() func() time.Time { return func() time.Time { return h.now } }

@@ -35,6 +35,7 @@ var kinds = []struct {
 	{models.ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
 	{models.ErrTooLarge, http.StatusRequestEntityTooLarge, "too-large"},
 	{models.ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported-media-type"},
+	{models.ErrRateLimited, http.StatusTooManyRequests, "rate-limited"},
 	{models.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 	{storage.ErrUnavailable, http.StatusServiceUnavailable, "storage-unavailable"},
 }

@@ -26,6 +26,8 @@ var (
 	ErrTooLarge = errors.New("too large")
 	// ErrUnsupportedMedia: a photo whose bytes are not an accepted image type.
 	ErrUnsupportedMedia = errors.New("unsupported media type")
+	// ErrRateLimited: the caller sent too much too fast; the client should slow down.
+	ErrRateLimited = errors.New("rate limited")
 	// ErrUnavailable: a dependency is down; the client should retry later.
 	ErrUnavailable = errors.New("service unavailable")
 )

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -155,14 +156,17 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, withAPI, withWork
 	running := 0
 	checks := map[string]func(context.Context) error{"database": db.Ping}
 
+	// One Redis for the process: the workers' queue, and the API's rate limits.
+	redisOpt, stopRedis, err := redisConn(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer stopRedis()
+	rc := redisOpt.MakeRedisClient().(redis.UniversalClient)
+	defer rc.Close()
 	if withWorker {
-		redisOpt, stopRedis, err := redisConn(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer stopRedis()
-		rc := redisOpt.MakeRedisClient().(redis.UniversalClient)
-		defer rc.Close()
+		// The API goes on without Redis (the outbox keeps the work; rate limits let
+		// requests through), so only the workers are unready without it.
 		checks["redis"] = func(ctx context.Context) error { return rc.Ping(ctx).Err() }
 		push, err := pushSender(ctx, cfg)
 		if err != nil {
@@ -190,7 +194,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, withAPI, withWork
 			return err
 		}
 		app := api.New(api.Config{DB: db, Store: store, Files: files, Areas: areas, JWTSecret: cfg.JWTSecret,
-			Logger: log, Checks: checks, Metrics: prometheus.NewRegistry()})
+			Logger: log, Checks: checks, Metrics: prometheus.NewRegistry(), Limiter: redis_rate.NewLimiter(rc)})
 		running++
 		go func() { errs <- app.Listen(cfg.Addr) }()
 		go func() {
