@@ -20,11 +20,7 @@ const (
 // the same thing again.
 func (s *Server) nearby(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	lat, err := coordinate(c.Query("lat"), "lat", 90)
-	if err != nil {
-		return err
-	}
-	lon, err := coordinate(c.Query("lon"), "lon", 180)
+	lat, lon, err := pointOf(c)
 	if err != nil {
 		return err
 	}

@@ -109,17 +109,9 @@ func (s *Server) getFile(c *fiber.Ctx) error {
 // listCategories lists what can be reported at a point (GET /v1/categories?lat=&lon=).
 func (s *Server) listCategories(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	lat, err := coordinate(c.Query("lat"), "lat", 90)
+	_, _, loc, err := s.placeOf(c)
 	if err != nil {
 		return err
-	}
-	lon, err := coordinate(c.Query("lon"), "lon", 180)
-	if err != nil {
-		return err
-	}
-	loc, ok := s.cfg.Areas().Locate(lat, lon)
-	if !ok {
-		return models.Problemf(models.ErrInvalid, "outside-service-area", "the point %.6f, %.6f is not in any city served here", lat, lon)
 	}
 	j, err := s.db.Jurisdiction(ctx, loc.JurisdictionID)
 	if err != nil {

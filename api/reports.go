@@ -145,17 +145,9 @@ func (s *Server) duplicates(ctx context.Context, categoryID string, lat, lon flo
 // (GET /v1/reports/check?category=&lat=&lon=).
 func (s *Server) checkDuplicates(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	lat, err := coordinate(c.Query("lat"), "lat", 90)
+	lat, lon, loc, err := s.placeOf(c)
 	if err != nil {
 		return err
-	}
-	lon, err := coordinate(c.Query("lon"), "lon", 180)
-	if err != nil {
-		return err
-	}
-	loc, ok := s.cfg.Areas().Locate(lat, lon)
-	if !ok {
-		return models.Problemf(models.ErrInvalid, "outside-service-area", "the point %.6f, %.6f is not in any city served here", lat, lon)
 	}
 	cat, err := s.db.CategoryByCode(ctx, loc.JurisdictionID, c.Query("category"))
 	if err != nil {
@@ -461,6 +453,31 @@ func (s *Server) checkReport(c *fiber.Ctx, in *intake, caseID, reporter string) 
 		ID: caseID, ReporterID: reporter, JurisdictionID: loc.JurisdictionID, CategoryID: cat.ID, AreaID: loc.AreaID,
 		Description: desc, Address: addr, Lat: lat, Lon: lon, LocationSource: source, Attributes: answers, Media: in.photos,
 	}, nil
+}
+
+// pointOf reads the lat and lon query parameters.
+func pointOf(c *fiber.Ctx) (float64, float64, error) {
+	lat, err := coordinate(c.Query("lat"), "lat", 90)
+	if err != nil {
+		return 0, 0, err
+	}
+	lon, err := coordinate(c.Query("lon"), "lon", 180)
+	return lat, lon, err
+}
+
+// placeOf reads the lat and lon query parameters and finds the city and area there; a
+// point in no city served is a 422.
+func (s *Server) placeOf(c *fiber.Ctx) (float64, float64, models.Location, error) {
+	lat, lon, err := pointOf(c)
+	if err != nil {
+		return 0, 0, models.Location{}, err
+	}
+	loc, ok := s.cfg.Areas().Locate(lat, lon)
+	if !ok {
+		return 0, 0, loc, models.Problemf(models.ErrInvalid, "outside-service-area",
+			"the point %.6f, %.6f is not in any city served here", lat, lon)
+	}
+	return lat, lon, loc, nil
 }
 
 // coordinate parses a latitude or longitude and checks its range.
