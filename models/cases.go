@@ -478,7 +478,7 @@ func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, n
 			return nil, nil, Problemf(ErrInvalid, "invalid-rating", "rate needs a rating from 1 to 5")
 		}
 		var rated int64
-		if err := db.q(ctx).Model(&CaseEvent{}).Where("case_id = ? AND (type = ? OR (type = ? AND data LIKE ?))",
+		if err := db.q(ctx).Model(&CaseEvent{}).Where("case_id = ? AND (type = ? OR (type = ? AND CAST(data AS TEXT) LIKE ?))",
 			c.ID, ActionRate, ActionConfirm, `%"rating"%`).Count(&rated).Error; err != nil {
 			return nil, nil, err
 		}
