@@ -2,6 +2,7 @@
 #
 #   make test                  everything CI runs (see .ci/test.sh)
 #   make test GOTESTFLAGS='-run TestX -v'
+#   make fuzz FUZZTIME=5m       each fuzz target for 5 minutes (make test: 8 seconds each)
 #   eval "$(make -s servers)"   throwaway Postgres/Redis/MinIO for local runs
 #
 # The heavy lifting lives in .ci/test.sh; this file only passes settings.
@@ -19,16 +20,20 @@ GO ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
 # Extra flags for every `go test` run, e.g. GOTESTFLAGS='-run TestX -v'.
 GOTESTFLAGS ?=
 
+# How long `make fuzz` runs each fuzz target, and may minimise an input it found.
+FUZZTIME ?= 60s
+FUZZMINIMIZETIME ?= 5s
+
 # Flags for `make run`, e.g. make run ARGS='-config dev.yaml'.
 ARGS ?=
 
 # Handed to .ci/test.sh through the environment (no shell quoting issues).
-export MINIO_VERSION CACHE_DIR MINIO_DIR GO GOTESTFLAGS
+export MINIO_VERSION CACHE_DIR MINIO_DIR GO GOTESTFLAGS FUZZTIME FUZZMINIMIZETIME
 TEST_SH = bash .ci/test.sh
 
 .DEFAULT_GOAL := help
 
-.PHONY: help test test-embedded lint tools servers servers-stop build run clean
+.PHONY: help test test-embedded fuzz lint tools servers servers-stop build run clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,6 +43,9 @@ test: ## install what is missing, gofmt, vet, embedded tests, tests against real
 
 test-embedded: ## only the embedded test run (no installs, no servers)
 	@$(TEST_SH) embedded
+
+fuzz: ## run each fuzz target for FUZZTIME (default 60s), embedded, one at a time
+	@$(TEST_SH) fuzz
 
 lint: ## gofmt check and go vet
 	@$(TEST_SH) lint

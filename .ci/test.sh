@@ -7,7 +7,9 @@
 #   all           what `make test` does: install missing tools, gofmt check,
 #                 go vet, the embedded test run, then start throwaway
 #                 PostgreSQL/Redis/MinIO servers and run the suite against them
+#                 (between the two, each fuzz target for 8 seconds)
 #   embedded      only the embedded test run (no installs, no servers)
+#   fuzz          each fuzz target for FUZZTIME (default 60s), embedded, one at a time
 #   lint          gofmt check + go vet
 #   tools         only install what is missing (postgresql, redis-server, minio)
 #   servers       install tools, start servers, print `export ...` lines on
@@ -22,6 +24,9 @@
 #   MINIO_DIR      GOBIN for the minio build, default $CACHE_DIR/minio-$MINIO_VERSION
 #   GO             go binary (default: go on PATH, else /usr/local/go/bin/go)
 #   GOTESTFLAGS    extra flags appended to every `go test`, e.g. '-run TestX -v'
+#                  (not to the fuzz runs)
+#   FUZZTIME       how long `fuzz` runs each target (default 60s)
+#   FUZZMINIMIZETIME  how long a fuzz run may minimise an input (default 5s)
 #   PG_BIN         PostgreSQL bin dir (default: newest /usr/lib/postgresql/*/bin)
 #
 # Everything listens on 127.0.0.1 only, on ports probed to be free. Progress
@@ -587,6 +592,32 @@ go_test_servers() {
   run_child env "${ENV_ARGS[@]}" "${SERVER_ENV[@]}" "$GO" test -count=1 -p 1 "${EXTRA_TEST_FLAGS[@]}" ./...
 }
 
+# The fuzz targets, as "package name". go test fuzzes one target per run.
+FUZZ_TARGETS=(
+  "./api/ FuzzReportIntake"
+  "./api/ FuzzOpen311Requests"
+  "./models/ FuzzCityConfig"
+  "./models/ FuzzValidateAnswers"
+  "./workflows/ FuzzPhoto"
+)
+
+# go_fuzz TIME: fuzz every target for TIME against the embedded backends, one after the
+# other (the seed corpora already ran in the plain test run). Minimising is bounded too: a
+# slow target (a photo decodes in tens of milliseconds) would otherwise spend the whole
+# run minimising one new input. Anything found fails the run and is written by go test to
+# the package's testdata/fuzz/<Name>/: keep that file with the fix, as its regression test.
+go_fuzz() {
+  local fuzztime=$1 minimize=${FUZZMINIMIZETIME:-5s} target pkg name rc=0
+  clear_test_env
+  for target in "${FUZZ_TARGETS[@]}"; do
+    read -r pkg name <<<"$target"
+    log "+ go test -run='^\$' -fuzz='^$name\$' -fuzztime=$fuzztime -fuzzminimizetime=$minimize $pkg"
+    run_child env "${ENV_ARGS[@]}" "$GO" test -run='^$' -fuzz="^$name\$" -fuzztime="$fuzztime" \
+      -fuzzminimizetime="$minimize" "$pkg" || rc=$?
+  done
+  return "$rc"
+}
+
 # ---------------------------------------------------------------------------
 # Cleanup
 # ---------------------------------------------------------------------------
@@ -639,6 +670,10 @@ cmd_all() {
   rc=0; go_test_embedded || rc=$?
   phase_end "$rc"
 
+  phase_begin "fuzz (bounded)"
+  rc=0; FUZZMINIMIZETIME=2s go_fuzz 8s || rc=$?
+  phase_end "$rc"
+
   phase_begin "start servers"
   start_servers
   phase_end 0
@@ -652,6 +687,13 @@ cmd_embedded() {
   local rc=0
   phase_begin "go test (embedded defaults)"
   go_test_embedded || rc=$?
+  phase_end "$rc"
+}
+
+cmd_fuzz() {
+  local rc=0
+  phase_begin "fuzz (${FUZZTIME:-60s} each)"
+  go_fuzz "${FUZZTIME:-60s}" || rc=$?
   phase_end "$rc"
 }
 
@@ -712,6 +754,7 @@ cmd_servers_stop() {
 case ${1:-} in
   all) cmd_all ;;
   embedded) cmd_embedded ;;
+  fuzz) cmd_fuzz ;;
   lint) cmd_lint ;;
   tools) cmd_tools ;;
   servers) cmd_servers ;;

@@ -213,7 +213,10 @@ type Open311Error struct {
 // as the specification says ("basically 400 for any other error"), a failure of ours
 // included: that one's detail is logged and not shown.
 func (s *Server) open311Errors(c *fiber.Ctx) error {
-	err := c.Next()
+	err := open311TextOnly(c)
+	if err == nil {
+		err = c.Next()
+	}
 	if err == nil {
 		return nil
 	}
@@ -249,6 +252,21 @@ func (s *Server) open311Errors(c *fiber.Ctx) error {
 		format = "json"
 	}
 	return writeOpen311List(c, status, format, "errors", []Open311Error{{Code: status, Description: detail}})
+}
+
+// open311TextOnly refuses a path or query parameter that is not text a database can store
+// (storableText), before it is looked up: PostgreSQL would fail on it.
+func open311TextOnly(c *fiber.Ctx) error {
+	if p, err := url.PathUnescape(c.Path()); err == nil && !storableText(p) {
+		return open311Invalid("the path is not valid UTF-8 text, or has a NUL character")
+	}
+	var err error
+	c.Request().URI().QueryArgs().VisitAll(func(k, v []byte) {
+		if err == nil && (!storableText(string(k)) || !storableText(string(v))) {
+			err = open311Invalid("parameter %q is not valid UTF-8 text, or has a NUL character", k)
+		}
+	})
+	return err
 }
 
 // problemDetail is the detail of a Problem, meant for the client, or fallback.

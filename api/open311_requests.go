@@ -291,6 +291,11 @@ func (s *Server) readOpen311Form(c *fiber.Ctx, caseID string, media bool) (*open
 			return in, models.Problemf(models.ErrMalformed, "malformed", "the form cannot be read: %v", err)
 		}
 		for k, vs := range vals {
+			for _, v := range vs {
+				if !storableText(k) || !storableText(v) {
+					return in, open311Invalid("parameter %q is not valid UTF-8 text, or has a NUL character", k)
+				}
+			}
 			in.params[k] = vs
 		}
 		return in, nil
@@ -349,6 +354,9 @@ func (s *Server) readOpen311Form(c *fiber.Ctx, caseID string, media bool) (*open
 			}
 			if len(v) > open311FieldBytes {
 				return in, models.Problemf(models.ErrTooLarge, "too-large", "part %q is over %d bytes", name, open311FieldBytes)
+			}
+			if !storableText(name) || !storableText(string(v)) {
+				return in, open311Invalid("part %q is not valid UTF-8 text, or has a NUL character", name)
 			}
 			in.params.add(name, string(v))
 		}

@@ -423,7 +423,11 @@ func (s *Server) checkReport(c *fiber.Ctx, in *intake, caseID, reporter string) 
 	if code == "" {
 		return nil, models.Problemf(models.ErrInvalid, "category-required", "category is required: a code from GET /v1/categories?lat=&lon=")
 	}
-	cat, err := s.db.CategoryByCode(c.UserContext(), loc.JurisdictionID, code)
+	var cat *models.Category
+	err = models.ErrNotFound // a code that is not text names no category
+	if storableText(code) {
+		cat, err = s.db.CategoryByCode(c.UserContext(), loc.JurisdictionID, code)
+	}
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, models.Problemf(models.ErrInvalid, "unknown-category",
 			"category %q is not offered at this place; GET /v1/categories?lat=%.6f&lon=%.6f lists those that are", code, lat, lon)
@@ -432,8 +436,8 @@ func (s *Server) checkReport(c *fiber.Ctx, in *intake, caseID, reporter string) 
 		return nil, err
 	}
 	desc := strings.TrimSpace(in.fields["description"])
-	if !utf8.ValidString(desc) {
-		return nil, models.Problemf(models.ErrInvalid, "invalid-description", "description is not valid UTF-8 text")
+	if !storableText(desc) {
+		return nil, models.Problemf(models.ErrInvalid, "invalid-description", "description is not valid UTF-8 text, or has a NUL character")
 	}
 	if n := utf8.RuneCountInString(desc); n > maxDescription {
 		return nil, models.Problemf(models.ErrInvalid, "description-too-long", "description has %d characters; the limit is %d", n, maxDescription)
@@ -444,6 +448,9 @@ func (s *Server) checkReport(c *fiber.Ctx, in *intake, caseID, reporter string) 
 	addr := strings.TrimSpace(in.fields["address"])
 	if len(addr) > 500 {
 		return nil, models.Problemf(models.ErrInvalid, "address-too-long", "address is over 500 characters")
+	}
+	if !storableText(addr) {
+		return nil, models.Problemf(models.ErrInvalid, "invalid-address", "address is not valid UTF-8 text, or has a NUL character")
 	}
 	answers, err := models.ValidateAnswers(cat, in.attrs)
 	if err != nil {
@@ -478,6 +485,12 @@ func (s *Server) placeOf(c *fiber.Ctx) (float64, float64, models.Location, error
 			"the point %.6f, %.6f is not in any city served here", lat, lon)
 	}
 	return lat, lon, loc, nil
+}
+
+// storableText reports whether s is text every database stores as it is: valid UTF-8
+// without NUL characters (PostgreSQL refuses both in text and NUL in JSON).
+func storableText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // coordinate parses a latitude or longitude and checks its range.

@@ -3,10 +3,12 @@ package models
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // CategoryAttributes returns a category's questions.
@@ -26,7 +28,7 @@ func ValidateAnswers(c *Category, answers map[string]any) (map[string]any, error
 	for _, a := range attrs {
 		known[a.Code] = true
 		v, ok := answers[a.Code]
-		if !ok || v == nil || v == "" {
+		if !ok || unanswered(v) {
 			if a.Required {
 				return nil, Problemf(ErrInvalid, "invalid-attribute", "question %q (%s) needs an answer", a.Code, a.Description)
 			}
@@ -44,6 +46,21 @@ func ValidateAnswers(c *Category, answers map[string]any) (map[string]any, error
 		}
 	}
 	return out, nil
+}
+
+// unanswered reports whether an answer says nothing: null, empty text or an empty list.
+func unanswered(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case string:
+		return v == ""
+	case []any:
+		return len(v) == 0
+	case []string:
+		return len(v) == 0
+	}
+	return false
 }
 
 func answer(a Attribute, v any) (any, error) {
@@ -66,8 +83,10 @@ func answer(a Attribute, v any) (any, error) {
 		case float64:
 			return n, nil
 		case string:
+			// ParseFloat also reads "NaN" and "Inf", which are no numbers of an answer's
+			// and cannot be stored (JSON has no such numbers).
 			f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
-			if err != nil {
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 				return nil, fmt.Errorf("%q is not a number", n)
 			}
 			return f, nil
@@ -120,6 +139,10 @@ func answer(a Attribute, v any) (any, error) {
 		s, err := str()
 		if err != nil {
 			return nil, err
+		}
+		// Text the database can store as it is (PostgreSQL's JSON has no NUL).
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return nil, fmt.Errorf("not UTF-8 text, or has a NUL character")
 		}
 		if len(s) > 4000 {
 			return nil, fmt.Errorf("longer than 4000 characters")

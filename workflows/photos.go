@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	"io"
 	"strings"
 
 	"github.com/disintegration/imaging"
@@ -62,31 +63,62 @@ func (w *Worker) handlePhoto(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err // the store is away: retry later
 	}
-	img, err := imaging.Decode(rc, imaging.AutoOrientation(true))
+	displayJPEG, thumbJPEG, err := makeVersions(rc)
 	rc.Close()
-	if err != nil {
-		return db.PhotoProcessed(ctx, m.ID, p.OutboxID, nil, nil, "the photo cannot be decoded: "+err.Error(), w.cfg.Now())
+	var bad *undecodableError
+	if errors.As(err, &bad) {
+		return db.PhotoProcessed(ctx, m.ID, p.OutboxID, nil, nil, "the photo cannot be decoded: "+bad.err.Error(), w.cfg.Now())
 	}
-	base := strings.TrimSuffix(m.ObjectKey, pathExt(m.ObjectKey))
-	display, err := w.putVersion(ctx, base+"-display.jpg", imaging.Fit(img, displaySize, displaySize, imaging.Lanczos))
 	if err != nil {
 		return err
 	}
-	thumb, err := w.putVersion(ctx, base+"-thumb.jpg", imaging.Fit(img, thumbSize, thumbSize, imaging.Lanczos))
+	base := strings.TrimSuffix(m.ObjectKey, pathExt(m.ObjectKey))
+	display, err := w.putVersion(ctx, base+"-display.jpg", displayJPEG)
+	if err != nil {
+		return err
+	}
+	thumb, err := w.putVersion(ctx, base+"-thumb.jpg", thumbJPEG)
 	if err != nil {
 		return err
 	}
 	return db.PhotoProcessed(ctx, m.ID, p.OutboxID, &display, &thumb, "", w.cfg.Now())
 }
 
-// putVersion encodes a version as JPEG and stores it; writing the same key again (a retry)
-// replaces it with the same picture.
-func (w *Worker) putVersion(ctx context.Context, key string, img image.Image) (string, error) {
+// undecodableError is makeVersions' error for a photo that cannot be decoded.
+type undecodableError struct{ err error }
+
+func (e *undecodableError) Error() string { return "decode photo: " + e.err.Error() }
+
+// makeVersions is the pure part of handlePhoto: it decodes a photo, orients it as the camera
+// meant (the EXIF orientation tag) and encodes its display and thumbnail versions as JPEG,
+// which carry no EXIF. A photo that cannot be decoded gives an *undecodableError. The
+// caller bounds the pixels (intake refuses photos over its limit before they are stored).
+func makeVersions(r io.Reader) (display, thumb []byte, err error) {
+	img, err := imaging.Decode(r, imaging.AutoOrientation(true))
+	if err != nil {
+		return nil, nil, &undecodableError{err}
+	}
+	if display, err = encodeJPEG(imaging.Fit(img, displaySize, displaySize, imaging.Lanczos)); err != nil {
+		return nil, nil, fmt.Errorf("encode display version: %w", err)
+	}
+	if thumb, err = encodeJPEG(imaging.Fit(img, thumbSize, thumbSize, imaging.Lanczos)); err != nil {
+		return nil, nil, fmt.Errorf("encode thumbnail: %w", err)
+	}
+	return display, thumb, nil
+}
+
+func encodeJPEG(img image.Image) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: jpegQuality}); err != nil {
-		return "", fmt.Errorf("encode %s: %w", key, err)
+		return nil, err
 	}
-	if _, err := w.cfg.Store.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len()), "image/jpeg"); err != nil {
+	return buf.Bytes(), nil
+}
+
+// putVersion stores an encoded version; writing the same key again (a retry) replaces it
+// with the same picture.
+func (w *Worker) putVersion(ctx context.Context, key string, b []byte) (string, error) {
+	if _, err := w.cfg.Store.Put(ctx, key, bytes.NewReader(b), int64(len(b)), "image/jpeg"); err != nil {
 		return "", err
 	}
 	return key, nil
