@@ -95,3 +95,22 @@ func TestOversizedJSONIs413(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, data)
 	}
 }
+
+// TestJSONTextMustBeStorable: a NUL escape or invalid UTF-8 in any JSON body is refused
+// with 422, on every backend (PostgreSQL would refuse to store it).
+func TestJSONTextMustBeStorable(t *testing.T) {
+	h := newHarness(t)
+	citizen := h.citizen("device-text")
+	_, r, _ := h.submit(citizen, "text-1", goodReport()...)
+	h.route(r.ID)
+	roads := h.staff("roads@test.example", "roads-pass")
+	for name, body := range map[string][]byte{
+		"NUL escape in a note":  []byte(`{"action":"comment","note":"a\u0000b"}`),
+		"invalid UTF-8 in note": []byte("{\"action\":\"comment\",\"note\":\"a\xffb\"}"),
+	} {
+		resp, data := h.do("POST", "/v1/cases/"+r.ID+"/actions", roads, body, "application/json")
+		if resp.StatusCode != 422 || !strings.Contains(string(data), "invalid-text") {
+			t.Errorf("%s: %d %s", name, resp.StatusCode, data)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -309,12 +311,24 @@ func readJSON(c *fiber.Ctx, v any, max int64) error {
 	if r == nil {
 		r = strings.NewReader(string(c.Body()))
 	}
-	lr := &io.LimitedReader{R: r, N: max + 1}
-	if err := json.NewDecoder(lr).Decode(v); err != nil {
-		switch {
-		case lr.N <= 0:
-			return models.Problemf(models.ErrTooLarge, "body-too-large", "the JSON body is over %d bytes", max)
-		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+	body, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return models.Problemf(models.ErrMalformed, "malformed-json", "the JSON body cannot be read: %v", err)
+	}
+	if int64(len(body)) > max {
+		return models.Problemf(models.ErrTooLarge, "body-too-large", "the JSON body is over %d bytes", max)
+	}
+	// Text a database cannot store as it is (invalid UTF-8, which Go's decoder would quietly
+	// replace, or a NUL, which PostgreSQL refuses) is refused here, for every JSON body.
+	if !utf8.Valid(body) || bytes.Contains(bytes.ToLower(body), []byte(`\u0000`)) {
+		return models.Problemf(models.ErrInvalid, "invalid-text", "the JSON body has text that is not valid UTF-8, or a NUL character")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		if len(bytes.TrimSpace(body)) == 0 || errors.Is(err, io.ErrUnexpectedEOF) {
+			return models.Problemf(models.ErrMalformed, "malformed-json", "the JSON body is empty or cut short")
+		}
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) && syn.Offset >= int64(len(body)) {
 			return models.Problemf(models.ErrMalformed, "malformed-json", "the JSON body is empty or cut short")
 		}
 		return models.Problemf(models.ErrMalformed, "malformed-json", "the JSON body cannot be read: %v", err)
