@@ -114,3 +114,11 @@ func TestJSONTextMustBeStorable(t *testing.T) {
 		}
 	}
 }
+
+func TestLoginTextMustBeStorable(t *testing.T) {
+	h := newHarness(t)
+	resp, data := h.do("POST", "/v1/auth/login", "", []byte(`{"email":"a\u0000@x","password":"p"}`), "application/json")
+	if resp.StatusCode != 422 {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+}
