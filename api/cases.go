@@ -229,7 +229,8 @@ func (s *Server) readAction(c *fiber.Ctx, caseID, owner string) (ActionRequest, 
 	return req, photos, nil
 }
 
-// removePhotos deletes photos stored for a request that then failed.
+// removePhotos deletes photos stored for a request that then failed. The request may be
+// gone by then (a client that hung up); the photos must go all the same.
 func (s *Server) removePhotos(ctx context.Context, photos []models.Media) {
 	bg := context.WithoutCancel(ctx)
 	for _, m := range photos {

@@ -586,14 +586,7 @@ func (s *Server) open311CreateRequest(c *fiber.Ctx) error {
 	}
 	caseID := models.NewID()
 	in, err := s.readOpen311Form(c, caseID, true)
-	cleanup := func() {
-		bg := context.WithoutCancel(ctx)
-		for _, m := range in.photos {
-			if err := s.store.Delete(bg, m.ObjectKey); err != nil {
-				s.log.Warn("open311: could not remove a photo of a refused request", "key", m.ObjectKey, "err", err)
-			}
-		}
-	}
+	cleanup := func() { s.removePhotos(ctx, in.photos) }
 	if err != nil {
 		cleanup()
 		return err

@@ -73,15 +73,7 @@ func (s *Server) createReport(c *fiber.Ctx) error {
 
 	caseID := models.NewID()
 	in, err := s.readReport(c, caseID, p.UserID, !replay)
-	cleanup := func() {
-		// The request may be gone; the photos must go all the same.
-		bg := context.WithoutCancel(ctx)
-		for _, m := range in.photos {
-			if err := s.store.Delete(bg, m.ObjectKey); err != nil {
-				s.log.Warn("could not remove photo of a failed report", "key", m.ObjectKey, "err", err)
-			}
-		}
-	}
+	cleanup := func() { s.removePhotos(ctx, in.photos) }
 	if err != nil {
 		cleanup()
 		return err
