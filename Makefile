@@ -4,6 +4,7 @@
 #   make test GOTESTFLAGS='-run TestX -v'
 #   make fuzz FUZZTIME=5m       each fuzz target for 5 minutes (make test: 8 seconds each)
 #   eval "$(make -s servers)"   throwaway Postgres/Redis/MinIO for local runs
+#                              (SERVERS_STATE=FILE keeps a second set apart)
 #
 # The heavy lifting lives in .ci/test.sh; this file only passes settings.
 

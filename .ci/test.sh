@@ -44,7 +44,7 @@ MINIO_DIR=${MINIO_DIR:-$CACHE_DIR/minio-$MINIO_VERSION}
 MINIO_BIN=$MINIO_DIR/minio
 MINIO_MODULE=github.com/minio/minio
 # Where `servers` remembers its temp dir so that `servers-stop` can find it.
-SERVERS_STATE=$CACHE_DIR/servers.dir
+SERVERS_STATE=${SERVERS_STATE:-$CACHE_DIR/servers.dir}
 
 # Go may not be on PATH on a fresh machine (it lives in /usr/local/go/bin).
 if [[ -z ${GO:-} ]]; then

@@ -142,6 +142,15 @@ func (s *Server) routes(app *fiber.App) {
 
 	s.open311Routes(app)
 
+	// Each feature mounts its own routes from its own file.
+	s.uploadRoutes(app, v1)    // uploads.go: direct uploads to the object store
+	s.accountRoutes(app, v1)   // account.go: a device identity upgraded to an account
+	s.statsRoutes(app, v1)     // stats.go: supervisors' KPIs, lists and exports
+	s.dashboardRoutes(app, v1) // dashboard.go: the staff dashboard (web page)
+	s.adminRoutes(app, v1)     // admin.go: city administration
+	s.privacyRoutes(app, v1)   // privacy.go: a citizen's export and deletion of their data
+	s.operatorRoutes(app, v1)  // operators.go: operators' tools
+
 	app.Use(func(c *fiber.Ctx) error {
 		return models.Problemf(models.ErrNotFound, "no-such-route", "there is no %s %s; see openapi.yaml for the routes", c.Method(), c.Path())
 	})
