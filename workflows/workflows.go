@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -93,6 +94,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := srv.Start(w.Mux()); err != nil {
 		return fmt.Errorf("start task server: %w", err)
 	}
+	sched, err := w.startScheduler()
+	if err != nil {
+		srv.Shutdown()
+		return err
+	}
+	defer sched.Shutdown()
 	relayDone := make(chan struct{})
 	go func() {
 		defer close(relayDone)
@@ -111,7 +118,46 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux.HandleFunc(models.TaskNotify, w.handleNotify)
 	mux.HandleFunc(models.TaskTimer, w.handleTimer)
 	mux.HandleFunc(models.TaskPhoto, w.handlePhoto)
+	for _, p := range w.periodic() {
+		mux.HandleFunc(p.Type, p.Handler)
+	}
 	return mux
+}
+
+// Periodic is a task the workers run on a schedule rather than from the outbox: sweeping,
+// digests, retention. Every worker process runs the scheduler, so each run must be safe to
+// repeat; Unique keeps the workers from enqueueing the same run more than once.
+type Periodic struct {
+	// Cron is when it runs, in UTC: a cron spec ("0 6 * * *") or "@every 10m".
+	Cron    string
+	Type    string
+	Handler asynq.HandlerFunc
+	// Unique is the window in which only one run is enqueued, however many workers run the
+	// scheduler; a little under the period.
+	Unique time.Duration
+}
+
+// periodic lists the scheduled tasks; each feature lists its own in its own file.
+func (w *Worker) periodic() []Periodic {
+	return slices.Concat(w.sweepTasks(), w.digestTasks(), w.retentionTasks())
+}
+
+// startScheduler enqueues the periodic tasks when they come due.
+func (w *Worker) startScheduler() (*asynq.Scheduler, error) {
+	sched := asynq.NewScheduler(w.cfg.Redis, &asynq.SchedulerOpts{
+		Location: time.UTC,
+		Logger:   asynqLogger{w.cfg.Logger},
+		LogLevel: asynq.WarnLevel,
+	})
+	for _, p := range w.periodic() {
+		if _, err := sched.Register(p.Cron, asynq.NewTask(p.Type, nil), asynq.Unique(p.Unique), asynq.MaxRetry(3)); err != nil {
+			return nil, fmt.Errorf("schedule %s (%q): %w", p.Type, p.Cron, err)
+		}
+	}
+	if err := sched.Start(); err != nil {
+		return nil, fmt.Errorf("start scheduler: %w", err)
+	}
+	return sched, nil
 }
 
 // relay moves due outbox rows into the queue, with the outbox id as the task id, until ctx
