@@ -290,6 +290,9 @@ func (s *Server) feedback(c *fiber.Ctx) error {
 	default:
 		return models.Problemf(models.ErrInvalid, "unknown-action", "action must be confirm, reopen or rate")
 	}
+	if req.Rating != 0 && ch.Action == models.ActionReopen {
+		return models.Problemf(models.ErrInvalid, "rating-not-allowed", "a rating goes with confirm, or with rate once the case is closed; not with reopen")
+	}
 	if req.Rating != 0 && (req.Rating < 1 || req.Rating > 5) {
 		return models.Problemf(models.ErrInvalid, "invalid-rating", "rating must be a whole number from 1 to 5")
 	}

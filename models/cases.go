@@ -416,6 +416,11 @@ func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, n
 	}
 	switch ch.Action {
 	case ActionRoute, ActionDispatch, ActionTransfer, ActionReopen:
+		if ch.Action == ActionReopen {
+			if err := db.checkConfirmWindow(ctx, c, now); err != nil {
+				return nil, nil, err
+			}
+		}
 		if ch.Action == ActionReopen && ch.DepartmentID == nil {
 			ch.DepartmentID = c.DepartmentID // rework goes back to the same department
 		}
@@ -448,6 +453,11 @@ func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, n
 				"category %s needs an \"after\" photo to resolve: send the action as multipart with a photo part", cat.Code)
 		}
 	case ActionConfirm, ActionTimeout:
+		if ch.Action == ActionConfirm {
+			if err := db.checkConfirmWindow(ctx, c, now); err != nil {
+				return nil, nil, err
+			}
+		}
 		u["resolution"] = ResolutionFixed
 		u["closed_at"] = now
 		if ch.Rating != 0 {

@@ -118,7 +118,7 @@ func (db *DB) scheduleTimers(ctx context.Context, before, after *Case, ev *CaseE
 		if err != nil {
 			return err
 		}
-		closeAt := after.ResolvedAt.Add(time.Duration(j.ConfirmWindowHours) * time.Hour)
+		closeAt := ConfirmWindowEnd(j, *after.ResolvedAt)
 		if err := add(TimerAutoClose, *after.ResolvedAt, closeAt, 0); err != nil {
 			return err
 		}
@@ -161,4 +161,30 @@ func (db *DB) TimerChange(ctx context.Context, p TimerPayload, now time.Time) (*
 		return nil, fmt.Errorf("unknown timer kind %q", p.Kind)
 	}
 	return ch, nil
+}
+
+// ConfirmWindowEnd is when a reporter's window to confirm or reopen a case resolved at
+// resolvedAt ends in city j: the auto-close timer is set for that moment, and feedback is
+// refused from then on even if the timer has not fired yet (a busy queue may run it late).
+func ConfirmWindowEnd(j *Jurisdiction, resolvedAt time.Time) time.Time {
+	return resolvedAt.Add(time.Duration(j.ConfirmWindowHours) * time.Hour).UTC()
+}
+
+// checkConfirmWindow refuses the reporter's confirm or reopen of a case whose window has
+// ended: the city promised its staff that a resolution stands after that long.
+func (db *DB) checkConfirmWindow(ctx context.Context, c *Case, now time.Time) error {
+	if c.ResolvedAt == nil {
+		return nil
+	}
+	j, err := db.Jurisdiction(ctx, c.JurisdictionID)
+	if err != nil {
+		return err
+	}
+	end := ConfirmWindowEnd(j, *c.ResolvedAt)
+	if now.Before(end) {
+		return nil
+	}
+	return Problemf(ErrConflict, "feedback-window-closed",
+		"the window to confirm or reopen case %s closed at %s (%d hours after it was resolved); the fix stands and the case is closing. If the problem is still there, report it again",
+		c.Number, end.Format(time.RFC3339), j.ConfirmWindowHours)
 }
