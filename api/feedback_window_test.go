@@ -144,8 +144,10 @@ func TestRatingRules(t *testing.T) {
 	// One case closed by the timer after the window, one confirmed with a rating.
 	timedOut := resolved("rating-timeout")
 	var payload string
-	if err := h.db.SQL().QueryRow("SELECT payload FROM outbox WHERE task_type = ? AND payload LIKE ? AND payload LIKE ?",
-		models.TaskTimer, "%"+timedOut+"%", "%"+models.TimerAutoClose+"%").Scan(&payload); err != nil {
+	// Ids and kinds are ours (a UUID, constants): written into the text, the query reads the
+	// same on both databases' placeholder styles.
+	if err := h.db.SQL().QueryRow("SELECT CAST(payload AS TEXT) FROM outbox WHERE task_type = '" + models.TaskTimer +
+		"' AND CAST(payload AS TEXT) LIKE '%" + timedOut + "%' AND CAST(payload AS TEXT) LIKE '%" + models.TimerAutoClose + "%'").Scan(&payload); err != nil {
 		t.Fatalf("the auto-close timer: %v", err)
 	}
 	var tp models.TimerPayload

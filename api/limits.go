@@ -25,7 +25,7 @@ type Limits struct {
 	WritesPerIP    int // the same, by client address, for callers without a token too (default 600)
 	ReportsPerUser int // POST /v1/reports (default 10)
 	DevicesPerIP   int // POST /v1/auth/device: new identities (default 30)
-	LoginsPerIP    int // POST /v1/auth/login and refresh (default 30)
+	LoginsPerIP    int // POST /v1/auth/login, refresh and account (default 30)
 }
 
 func (l *Limits) defaults() {
@@ -59,7 +59,7 @@ func (s *Server) limitWrites(c *fiber.Ctx) error {
 	switch {
 	case path == "/v1/auth/device":
 		checks = append(checks, rateCheck{"device-ip:" + c.IP(), l.DevicesPerIP})
-	case path == "/v1/auth/login" || path == "/v1/auth/refresh":
+	case path == "/v1/auth/login" || path == "/v1/auth/refresh" || path == "/v1/auth/account":
 		checks = append(checks, rateCheck{"login-ip:" + c.IP(), l.LoginsPerIP})
 	}
 	if user := s.tokenSubject(c); user != "" {
