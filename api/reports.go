@@ -49,6 +49,10 @@ type intake struct {
 	// gps is the position in the first photo's EXIF GPS tags, if any: used when the report
 	// comes without lat and lon.
 	gps *[2]float64
+	// mediaIDs are the direct uploads a JSON report names, in order, and uploadKeys their
+	// objects, removed once the report has taken copies of them.
+	mediaIDs   []string
+	uploadKeys []string
 }
 
 // createReport accepts a citizen's report (POST /v1/reports): multipart with the photos
@@ -91,6 +95,7 @@ func (s *Server) createReport(c *fiber.Ctx) error {
 		return err
 	}
 	nc.IdempotencyKey, nc.Fingerprint = key, fp
+	nc.Uploads = in.mediaIDs
 	created, err := s.db.CreateCase(ctx, *nc, s.now())
 	var again *models.ErrReplay
 	if errors.As(err, &again) {
@@ -101,6 +106,7 @@ func (s *Server) createReport(c *fiber.Ctx) error {
 		cleanup()
 		return err
 	}
+	s.removeUploaded(ctx, in.uploadKeys)
 	r, err := s.toReport(ctx, created, true, false)
 	if err != nil {
 		return err
@@ -191,11 +197,7 @@ func (s *Server) readReport(c *fiber.Ctx, caseID, owner string, store bool) (*in
 		for k, v := range j.Attributes {
 			in.attrs[k] = v
 		}
-		if len(j.MediaIDs) > 0 {
-			return in, models.Problemf(models.ErrInvalid, "unknown-media",
-				"media_ids %v are not uploads of yours; send photos as multipart parts named photo", j.MediaIDs)
-		}
-		return in, nil
+		return in, s.receiveUploads(c.UserContext(), in, j.MediaIDs, caseID, owner, store)
 	case err == nil && mt == "multipart/form-data" && params["boundary"] != "":
 	default:
 		return in, models.Problemf(models.ErrUnsupportedMedia, "unsupported-body",
@@ -281,8 +283,29 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // receivePhoto checks a photo part by its bytes and streams it to the object store, hashing
 // it on the way. The returned media is set whenever an object was stored, even on error, so
 // the caller can remove it.
-func (s *Server) receivePhoto(ctx context.Context, part *multipart.Part, caseID, owner, kind string, store bool) (*models.Media, string, *[2]float64, error) {
-	br := bufio.NewReaderSize(part, sniffBytes)
+func (s *Server) receivePhoto(ctx context.Context, part io.Reader, caseID, owner, kind string, store bool) (*models.Media, string, *[2]float64, error) {
+	return s.checkPhoto(ctx, part, photoDest{caseID: caseID, owner: owner, kind: kind, store: store})
+}
+
+// photoDest says where checkPhoto puts a photo and what it expects of it.
+type photoDest struct {
+	caseID, owner, kind string
+	// id is the media id; empty for a new one.
+	id string
+	// want is the type the photo was declared as (a direct upload); empty for any accepted
+	// type.
+	want string
+	// store false reads and hashes the photo without storing it (a replayed request).
+	store bool
+}
+
+// checkPhoto checks a photo by its bytes (type, dimensions, pixel count, size) and streams
+// it to the object store under the case, hashing it on the way: the one path every photo
+// takes, whether it came as a multipart part or was uploaded directly beforehand. The
+// returned media is set whenever an object was stored, even on error, so the caller can
+// remove it.
+func (s *Server) checkPhoto(ctx context.Context, r io.Reader, dst photoDest) (*models.Media, string, *[2]float64, error) {
+	br := bufio.NewReaderSize(r, sniffBytes)
 	head, _ := br.Peek(sniffBytes)
 	if len(head) == 0 {
 		return nil, "", nil, models.Problemf(models.ErrInvalid, "empty-photo", "a photo part is empty")
@@ -297,6 +320,10 @@ func (s *Server) receivePhoto(ctx context.Context, part *multipart.Part, caseID,
 		return nil, "", nil, models.Problemf(models.ErrUnsupportedMedia, "unsupported-photo-type",
 			"a photo is %s; send JPEG (image/jpeg) or PNG (image/png): on an iPhone, set Camera > Formats to Most Compatible or convert before upload", what)
 	}
+	if dst.want != "" && ctype != dst.want {
+		return nil, "", nil, models.Problemf(models.ErrInvalid, "media-type-mismatch",
+			"a photo was declared as %s but its bytes are %s; ask for a new upload URL with the right content_type", dst.want, ctype)
+	}
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(head))
 	if err != nil {
 		return nil, "", nil, models.Problemf(models.ErrInvalid, "corrupt-photo", "a photo looks like %s but cannot be read: it may be damaged or cut short", ctype)
@@ -309,7 +336,7 @@ func (s *Server) receivePhoto(ctx context.Context, part *multipart.Part, caseID,
 	h := sha256.New()
 	lr := &limitedReader{r: io.TeeReader(br, h), n: s.cfg.MaxPhotoBytes}
 	tooLarge := models.Problemf(models.ErrTooLarge, "photo-too-large", "a photo is over %d MiB; send a smaller one", s.cfg.MaxPhotoBytes>>20)
-	if !store {
+	if !dst.store {
 		if _, err := io.Copy(io.Discard, lr); err != nil {
 			if errors.Is(err, errPhotoTooLarge) {
 				return nil, "", nil, tooLarge
@@ -318,10 +345,13 @@ func (s *Server) receivePhoto(ctx context.Context, part *multipart.Part, caseID,
 		}
 		return nil, hex.EncodeToString(h.Sum(nil)), gps, nil
 	}
-	id := models.NewID()
-	key := fmt.Sprintf("cases/%s/%s%s", caseID, id, ext)
+	id := dst.id
+	if id == "" {
+		id = models.NewID()
+	}
+	key := fmt.Sprintf("cases/%s/%s%s", dst.caseID, id, ext)
 	obj, err := s.store.Put(ctx, key, lr, -1, ctype)
-	m := &models.Media{ID: id, OwnerID: owner, Kind: kind, ObjectKey: key, ContentType: ctype,
+	m := &models.Media{ID: id, OwnerID: dst.owner, Kind: dst.kind, ObjectKey: key, ContentType: ctype,
 		Width: cfg.Width, Height: cfg.Height, SHA256: hex.EncodeToString(h.Sum(nil)), Size: obj.Size}
 	switch {
 	case errors.Is(err, errPhotoTooLarge):
@@ -385,6 +415,9 @@ func (in *intake) fingerprint() string {
 	}
 	for _, p := range in.photoHashes {
 		fmt.Fprintf(h, "p\x00%s\x00", p)
+	}
+	for _, id := range in.mediaIDs {
+		fmt.Fprintf(h, "m\x00%s\x00", id)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -55,6 +55,9 @@ type NewCase struct {
 	LocationSource string // "" means the device's position
 	Attributes     map[string]any
 	Media          []Media
+	// Uploads are the ids of direct uploads the photos in Media came from; their
+	// reservations are removed in the case's transaction, so each is attached once.
+	Uploads []string
 	// IdempotencyKey and Fingerprint (a digest of the request's content) make a retried
 	// submission return the case the first one created.
 	IdempotencyKey string
@@ -118,6 +121,9 @@ func (db *DB) CreateCase(ctx context.Context, nc NewCase, now time.Time) (*Case,
 			ToStatus: StatusSubmitted, Public: true, Data: "{}", CreatedAt: now,
 		}
 		if err := tx.q(ctx).Create(ev).Error; err != nil {
+			return err
+		}
+		if err := tx.consumeUploads(ctx, nc.ReporterID, nc.Uploads); err != nil {
 			return err
 		}
 		for i := range nc.Media {
