@@ -1,4 +1,107 @@
 package workflows
 
+import (
+	"context"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/city-eyes/cityeyes/models"
+	"github.com/city-eyes/cityeyes/storage"
+)
+
+// TaskSweepUploads removes direct uploads never attached to a report, and objects under the
+// uploads prefix that no upload row claims.
+const TaskSweepUploads = "uploads:sweep"
+
+const (
+	// orphanAge is how old an object under the uploads prefix without a row must be before
+	// it is removed. A row is written before its URL is handed out and removed only when a
+	// report takes a copy or long after the URL expired, so a row-less object is a leftover
+	// (a failed removal, a second PUT to a URL already used); the margin is for the clocks of
+	// the store and the workers, and for the moment between a report's commit and its
+	// removal of what it took.
+	orphanAge = time.Hour
+	// sweepBatch bounds the rows read and the keys looked up at once.
+	sweepBatch = 500
+)
+
 // sweepTasks lists the periodic tasks of the sweeper of uploads never attached to a report and of orphan objects.
-func (w *Worker) sweepTasks() []Periodic { return nil }
+func (w *Worker) sweepTasks() []Periodic {
+	return []Periodic{{Cron: "@every 1h", Type: TaskSweepUploads, Handler: w.handleSweepUploads, Unique: 50 * time.Minute}}
+}
+
+func (w *Worker) handleSweepUploads(ctx context.Context, _ *asynq.Task) error {
+	res, err := w.SweepUploads(ctx)
+	if res.Uploads+res.Orphans > 0 {
+		w.cfg.Logger.Info("swept uploads", "unattached", res.Uploads, "orphans", res.Orphans)
+	}
+	return err
+}
+
+// SweepResult counts what a sweep removed.
+type SweepResult struct {
+	Uploads int // reservations never attached, with their objects
+	Orphans int // objects under the uploads prefix that no reservation claimed
+}
+
+// SweepUploads removes the uploads never attached to a report whose URL expired more than
+// models.UploadKeep ago (object first, then row, so a failure halfway leaves a row the next
+// sweep finds again), then the objects under models.UploadPrefix older than an hour that no
+// upload row claims. Running it twice, or on two workers at once, removes nothing more.
+func (w *Worker) SweepUploads(ctx context.Context) (SweepResult, error) {
+	var res SweepResult
+	db, store := w.cfg.DB, w.cfg.Store
+	now := w.cfg.Now()
+	for {
+		us, err := db.StaleUploads(ctx, now.Add(-models.UploadKeep), sweepBatch)
+		if err != nil {
+			return res, err
+		}
+		for _, u := range us {
+			if err := store.Delete(ctx, u.ObjectKey); err != nil {
+				return res, err
+			}
+			if err := db.DeleteUpload(ctx, u.ID); err != nil {
+				return res, err
+			}
+			res.Uploads++
+		}
+		if len(us) < sweepBatch {
+			break
+		}
+	}
+
+	var batch []string
+	flush := func() error {
+		claimed, err := db.UploadKeys(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for _, k := range batch {
+			if claimed[k] {
+				continue
+			}
+			if err := store.Delete(ctx, k); err != nil {
+				return err
+			}
+			res.Orphans++
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err := store.Walk(ctx, models.UploadPrefix, func(o storage.Object) error {
+		if o.Modified.After(now.Add(-orphanAge)) {
+			return nil // too young to tell from a leftover; an hour on, it is one or is claimed
+		}
+		batch = append(batch, o.Key)
+		if len(batch) < sweepBatch {
+			return nil
+		}
+		return flush()
+	})
+	if err != nil {
+		return res, err
+	}
+	return res, flush()
+}
