@@ -92,6 +92,10 @@ func (s *Server) auth(roles ...models.Role) fiber.Handler {
 		if err != nil {
 			return err
 		}
+		if u.ErasedAt != nil {
+			return models.Problemf(models.ErrUnauthorized, "account-deleted",
+				"this account and its data were deleted; register the device again to start afresh")
+		}
 		if u.Disabled {
 			return models.Problemf(models.ErrUnauthorized, "account-disabled", "this account is disabled; ask an administrator")
 		}

@@ -461,7 +461,7 @@ func (s *Server) toPhoto(ctx context.Context, m *models.Media, staff bool) (*Pho
 			return nil, err
 		}
 	}
-	if staff {
+	if staff && m.OriginalDeletedAt == nil { // the city's retention may have deleted it
 		if ph.OriginalURL, err = sign(&m.ObjectKey); err != nil {
 			return nil, err
 		}

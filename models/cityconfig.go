@@ -46,6 +46,9 @@ type CityConfig struct {
 	Staff            []StaffConfig      `json:"staff"`
 	Open311APIKeys   []APIKeyConfig     `json:"open311_api_keys"`
 
+	// Retention is how long personal data is kept (docs/privacy.md); absent, the defaults.
+	Retention *RetentionConfig `json:"retention,omitempty"`
+
 	areas []AreaConfig // parsed from Areas by ParseCityConfig
 	// Warnings are what ParseCityConfig mended rather than refused.
 	Warnings []string `json:"-"`
@@ -346,6 +349,7 @@ func (cfg *CityConfig) check() []string {
 			bad("open311_api_keys[%d]: a key of at least 8 characters and a name are required", i)
 		}
 	}
+	errs = append(errs, cfg.Retention.check()...)
 	return errs
 }
 
@@ -405,6 +409,7 @@ func (db *DB) ApplyCityConfig(ctx context.Context, cfg *CityConfig, now time.Tim
 		if cfg.Jurisdiction.EscalationHours != nil {
 			j.EscalationHours = *cfg.Jurisdiction.EscalationHours
 		}
+		j.RetentionOriginalsDays, j.RetentionClosedDays = cfg.Retention.days()
 		j.Boundary = nil
 		if len(cfg.Jurisdiction.Boundary) > 0 {
 			s := string(cfg.Jurisdiction.Boundary)

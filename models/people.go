@@ -157,8 +157,12 @@ func (db *DB) recipients(ctx context.Context, ev *CaseEvent, c *Case) ([]string,
 		err := q.Where("department_id = ? AND role = ?", *c.DepartmentID, RoleHandler).Pluck("id", &ids).Error
 		return ids, err
 	case ev.Public:
-		// The reporter and everyone who said "me too".
+		// The reporter and everyone who said "me too"; nobody, if the reporter's data was
+		// deleted (the tombstone).
 		supporters, err := db.supporterIDs(ctx, c.ID)
+		if c.ReporterID == TombstoneID {
+			return supporters, err
+		}
 		return append([]string{c.ReporterID}, supporters...), err
 	}
 	return nil, nil

@@ -19,6 +19,11 @@ type Jurisdiction struct {
 	EscalationHours    int    // working hours between escalation levels of an overdue case
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+
+	// How long personal data is kept (docs/privacy.md), in days: photo originals, and the
+	// personal data of closed cases.
+	RetentionOriginalsDays int
+	RetentionClosedDays    int
 }
 
 // Department does the work and owns a queue.
@@ -99,6 +104,9 @@ type User struct {
 	Disabled       bool
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+
+	// ErasedAt is when the citizen had their personal data deleted (docs/privacy.md).
+	ErasedAt *time.Time
 }
 
 // Device is one of a citizen's phones, with its push token.
@@ -146,6 +154,9 @@ type Case struct {
 	Version         int
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+
+	// AnonymisedAt is when the case's personal data was removed (docs/privacy.md).
+	AnonymisedAt *time.Time
 }
 
 // CaseEvent is one entry of a case's append-only timeline.
@@ -183,6 +194,10 @@ type Media struct {
 	ProcessedAt  *time.Time
 	ProcessError string
 	CreatedAt    time.Time
+
+	// OriginalDeletedAt is when the original left the object store (retention, or its
+	// citizen's deletion); the stripped versions stay.
+	OriginalDeletedAt *time.Time
 }
 
 // Media kinds.
