@@ -32,6 +32,7 @@ type PersonalExport struct {
 	Feedback        []ExportFeedback `json:"feedback"`
 	Notifications   []InboxItem      `json:"notifications"`
 	IdempotencyKeys []ExportKey      `json:"idempotency_keys"`
+	Uploads         []ExportUpload   `json:"uploads"`
 }
 
 // ExportUser is a citizen's account.
@@ -90,12 +91,24 @@ type ExportKey struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// ExportUpload is a photo the citizen's app uploaded directly and has not named in a report
+// (yet), with a short-lived link to it.
+type ExportUpload struct {
+	ID          string    `json:"id"`
+	ContentType string    `json:"content_type"`
+	Size        int64     `json:"size"`
+	URL         string    `json:"url"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
 // exportPage is how many reports the export reads at a time.
 const exportPage = 100
 
 // exportMe answers with everything personal City Eyes holds on the caller
 // (GET /v1/me/export): their account, devices, reports in full with timelines and signed
-// links to the originals of their photos, supports, feedback, inbox and idempotency records.
+// links to the originals of their photos, supports, feedback, inbox, idempotency records and
+// direct uploads not yet in a report.
 func (s *Server) exportMe(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	uid := caller(c).UserID
@@ -108,7 +121,7 @@ func (s *Server) exportMe(c *fiber.Ctx) error {
 		User: ExportUser{ID: pd.User.ID, Role: string(pd.User.Role), Email: pd.User.Email, Name: pd.User.Name,
 			CreatedAt: pd.User.CreatedAt.UTC()},
 		Devices: []ExportDevice{}, Reports: []Report{}, Supports: []ExportSupport{}, Feedback: []ExportFeedback{},
-		Notifications: []InboxItem{}, IdempotencyKeys: []ExportKey{},
+		Notifications: []InboxItem{}, IdempotencyKeys: []ExportKey{}, Uploads: []ExportUpload{},
 	}
 	for _, d := range pd.Devices {
 		ed := ExportDevice{DeviceID: mask(d.DeviceID), Platform: d.Platform, Locale: d.Locale, Push: d.PushToken != nil && d.TokenInvalidAt == nil,
@@ -155,6 +168,14 @@ func (s *Server) exportMe(c *fiber.Ctx) error {
 	}
 	for _, k := range pd.IdempotencyKeys {
 		out.IdempotencyKeys = append(out.IdempotencyKeys, ExportKey{Key: k.Key, ReportID: k.CaseID, CreatedAt: k.CreatedAt.UTC()})
+	}
+	for _, up := range pd.Uploads {
+		link, err := s.store.SignedGetURL(ctx, up.ObjectKey, photoLinkTTL)
+		if err != nil {
+			return err
+		}
+		out.Uploads = append(out.Uploads, ExportUpload{ID: up.ID, ContentType: up.ContentType, Size: up.Size, URL: link,
+			ExpiresAt: up.ExpiresAt.UTC(), CreatedAt: up.CreatedAt.UTC()})
 	}
 	// Personal data: no cache on the way may keep it.
 	c.Set(fiber.HeaderCacheControl, "no-store")

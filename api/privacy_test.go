@@ -31,6 +31,7 @@ type privacyScene struct {
 	aliceID              string
 	open, closed, bobs   Report // Alice's open and closed reports, Bob's report (Alice supports it)
 	openMedia, closedMed []models.Media
+	upload               *models.Upload // a direct upload of Alice's, not in a report yet
 }
 
 func newPrivacyScene(t *testing.T) *privacyScene {
@@ -47,6 +48,10 @@ func newPrivacyScene(t *testing.T) *privacyScene {
 	sc.alice, sc.aliceID = d.Token, d.UserID
 	if resp, body := h.json("PUT", "/v1/me/devices/device-alice-PRIVATE-2", sc.alice, DeviceRequest{Platform: "android", PushToken: "tok-alice-PRIVATE-2"}); resp.StatusCode != 200 {
 		t.Fatalf("second device: %d %s", resp.StatusCode, body)
+	}
+	// Alice makes her identity an account with an email and a password.
+	if resp, body := h.json("POST", "/v1/me/account", sc.alice, AccountRequest{Email: "alice-private@example.org", Password: "alice-PRIVATE-password"}); resp.StatusCode != 200 {
+		t.Fatalf("account: %d %s", resp.StatusCode, body)
 	}
 	sc.bob = h.citizen("device-bob-0001")
 	sc.roads = h.staff("roads@test.example", "roads-pass")
@@ -87,6 +92,19 @@ func newPrivacyScene(t *testing.T) *privacyScene {
 	// The photo task's work: stripped versions beside the originals.
 	sc.openMedia = sc.processPhotos(t, sc.open.ID)
 	sc.closedMed = sc.processPhotos(t, sc.closed.ID)
+	// A photo uploaded directly, not named in a report yet.
+	resp, body = h.json("POST", "/v1/uploads", sc.alice, UploadRequest{ContentType: "image/jpeg", Size: int64(len(testenv.PhotoJPEG))})
+	var ticket UploadTicket
+	if err := json.Unmarshal(body, &ticket); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	var err error
+	if sc.upload, err = h.db.UploadByID(ctx, ticket.MediaID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Put(ctx, sc.upload.ObjectKey, bytes.NewReader(testenv.PhotoJPEG), int64(len(testenv.PhotoJPEG)), "image/jpeg"); err != nil {
+		t.Fatal(err)
+	}
 	return sc
 }
 
@@ -156,7 +174,7 @@ func (sc *privacyScene) fetch(t *testing.T, link string) int {
 func TestExportMe(t *testing.T) {
 	sc := newPrivacyScene(t)
 	e, raw := sc.export(t, sc.alice)
-	if e.User.ID != sc.aliceID || e.User.Role != "citizen" {
+	if e.User.ID != sc.aliceID || e.User.Role != "citizen" || e.User.Email == nil || *e.User.Email != "alice-private@example.org" {
 		t.Fatalf("user: %+v", e.User)
 	}
 	if len(e.Devices) != 2 {
@@ -213,7 +231,10 @@ func TestExportMe(t *testing.T) {
 	if len(e.IdempotencyKeys) != 2 || !strings.Contains(raw, `"key":"alice-PRIVATE-key-1"`) || !strings.Contains(raw, `"key":"alice-PRIVATE-key-2"`) {
 		t.Fatalf("idempotency keys: %+v", e.IdempotencyKeys)
 	}
-	if strings.Contains(raw, "bob-words") || strings.Contains(raw, "device-bob") {
+	if len(e.Uploads) != 1 || e.Uploads[0].ID != sc.upload.ID || sc.fetch(t, e.Uploads[0].URL) != 200 {
+		t.Fatalf("uploads: %+v", e.Uploads)
+	}
+	if strings.Contains(raw, "bob-words") || strings.Contains(raw, "device-bob") || strings.Contains(raw, "password") {
 		t.Fatalf("Alice's export shows Bob's data: %s", raw)
 	}
 	// Bob's export: his report, nothing of Alice's (her support counts, her name does not).
@@ -245,7 +266,7 @@ func TestDeleteMe(t *testing.T) {
 	}
 
 	// The walk below finds the markers where they are before the deletion.
-	markers := []string{"device-alice", "tok-alice", "alice-PRIVATE", sc.aliceID}
+	markers := []string{"device-alice", "tok-alice", "alice-PRIVATE", "alice-private@", sc.aliceID}
 	keepID := func(table, col string) bool { return table == "users" && col == "id" }
 	found := map[string]bool{}
 	for _, hit := range testenv.PersonalLeft(t, h.db.SQL(), markers, keepID) {
@@ -253,7 +274,7 @@ func TestDeleteMe(t *testing.T) {
 	}
 	for _, where := range []string{"devices.device_id", "devices.push_token", "cases.description", "cases.address", "cases.attributes",
 		"cases.reporter_id", "case_events.actor_id", "case_events.note", "media.owner_id", "idempotency_keys.key",
-		"notifications.user_id", "supporters.user_id"} {
+		"notifications.user_id", "supporters.user_id", "users.email", "uploads.owner_id"} {
 		if !found[where] {
 			t.Fatalf("the walk does not find Alice's data in %s before the deletion: %v", where, found)
 		}
@@ -281,7 +302,20 @@ func TestDeleteMe(t *testing.T) {
 	if left := testenv.PersonalLeft(t, h.db.SQL(), markers, keepID); len(left) > 0 {
 		t.Fatalf("personal data left after deletion:\n%s", strings.Join(left, "\n"))
 	}
-	// The originals are gone from the object store; the stripped versions stay.
+	// Neither her password nor her email signs anyone in any more.
+	if resp, _ := h.json("POST", "/v1/auth/account", "", AccountSignInRequest{Email: "alice-private@example.org", Password: "alice-PRIVATE-password",
+		DeviceID: "device-thief-0001", Platform: "ios"}); resp.StatusCode != 401 {
+		t.Fatalf("signing in to the deleted account: %d, want 401", resp.StatusCode)
+	}
+	var hash string
+	if err := h.db.SQL().QueryRow("SELECT password_hash FROM users WHERE id = $1", sc.aliceID).Scan(&hash); err != nil || hash != "" {
+		t.Fatalf("the password hash is kept: %q %v", hash, err)
+	}
+	// The originals and the direct upload are gone from the object store; the stripped
+	// versions stay.
+	if _, err := h.store.Stat(ctx, sc.upload.ObjectKey); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the direct upload is still in the %s store: %v", testenv.Name(), err)
+	}
 	for _, m := range append(sc.openMedia, sc.closedMed...) {
 		if _, err := h.store.Stat(ctx, m.ObjectKey); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("the original %s is still in the %s store: %v", m.ObjectKey, testenv.Name(), err)

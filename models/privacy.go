@@ -105,6 +105,7 @@ type PersonalData struct {
 	Feedback        []CaseEvent // their confirmations, reopenings and ratings, with comments
 	Notifications   []Notification
 	IdempotencyKeys []IdempotencyKey
+	Uploads         []Upload // direct uploads not attached to a report yet
 	// Numbers are the case numbers of every case the above refer to, by case id.
 	Numbers map[string]string
 }
@@ -139,6 +140,9 @@ func (db *DB) PersonalDataOf(ctx context.Context, userID string) (*PersonalData,
 		return nil, translate(err)
 	}
 	if err := q.Where("user_id = ?", userID).Order("created_at, key").Find(&pd.IdempotencyKeys).Error; err != nil {
+		return nil, translate(err)
+	}
+	if err := q.Where("owner_id = ?", userID).Order("created_at, id").Find(&pd.Uploads).Error; err != nil {
 		return nil, translate(err)
 	}
 	var ids []string
@@ -321,7 +325,7 @@ func (db *DB) unlinkCases(ctx context.Context, userID string, ids []string, del 
 }
 
 // finishErasure removes what is left of a citizen once no case points at them: photos they
-// uploaded but never attached, devices with their push tokens and deliveries, inbox,
+// uploaded but never attached (direct uploads, objects first), devices with their push tokens and deliveries, inbox,
 // supports, idempotency records, refresh tokens, Open311 contact details and the updates they
 // posted through a client, and the account's own details. done is false when a case still
 // points at them (a report that arrived meanwhile): nothing is removed then.
@@ -344,6 +348,15 @@ func (db *DB) finishErasure(ctx context.Context, userID string, del ObjectDelete
 	if err := deleteOriginals(ctx, ms, del); err != nil {
 		return 0, false, err
 	}
+	var ups []Upload
+	if err := db.q(ctx).Where("owner_id = ?", userID).Find(&ups).Error; err != nil {
+		return 0, false, translate(err)
+	}
+	for _, up := range ups {
+		if err := del(ctx, up.ObjectKey); err != nil {
+			return 0, false, fmt.Errorf("delete upload %s: %w", up.ObjectKey, err)
+		}
+	}
 	err = db.InTx(ctx, func(tx *DB) error {
 		var left int64
 		if err := tx.q(ctx).Model(&Case{}).Where("reporter_id = ?", userID).Count(&left).Error; err != nil {
@@ -361,6 +374,9 @@ func (db *DB) finishErasure(ctx context.Context, userID string, del ObjectDelete
 		posted := q().Model(&Open311Update{}).Select("event_id").Where("author_id = ? AND event_id IS NOT NULL", userID)
 		steps := []*gorm.DB{
 			q().Model(&Media{}).Where("owner_id = ?", userID).Update("owner_id", TombstoneID),
+			// An upload reserved meanwhile goes too; the sweeper removes its object if it
+			// comes, as it does any object under uploads/ that no row claims.
+			q().Where("owner_id = ?", userID).Delete(&Upload{}),
 			q().Where("device_id IN (?)", devices).Delete(&Delivery{}),
 			q().Where("user_id = ?", userID).Delete(&Device{}),
 			q().Where("user_id = ?", userID).Delete(&Notification{}),
