@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/city-eyes/cityeyes/api"
 )
 
 // config is the whole configuration of a process, read once from CITYEYES_* variables
@@ -29,6 +31,9 @@ type config struct {
 	JWTSecret []byte
 	Demo      bool // load the demo city into an empty database
 	LogJSON   bool
+	// Limits are the API's write rate limits, per minute (CITYEYES_LIMIT_*; 0 keeps the
+	// default): a load test from one address needs them raised.
+	Limits api.Limits
 }
 
 // loadConfig reads the configuration. Secrets may come from NAME_FILE instead of NAME, as
@@ -97,6 +102,18 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		return nil, err
 	}
 	c.LogJSON = get("CITYEYES_LOG_FORMAT", "text") == "json"
+	for name, dst := range map[string]*int{
+		"CITYEYES_LIMIT_WRITES_PER_USER": &c.Limits.WritesPerUser, "CITYEYES_LIMIT_WRITES_PER_IP": &c.Limits.WritesPerIP,
+		"CITYEYES_LIMIT_REPORTS_PER_USER": &c.Limits.ReportsPerUser, "CITYEYES_LIMIT_DEVICES_PER_IP": &c.Limits.DevicesPerIP,
+		"CITYEYES_LIMIT_LOGINS_PER_IP": &c.Limits.LoginsPerIP,
+	} {
+		v := get(name, "0")
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%s=%q: want a number of requests a minute", name, v)
+		}
+		*dst = n
+	}
 	s, err := secret("CITYEYES_JWT_SECRET")
 	if err != nil {
 		return nil, err

@@ -194,7 +194,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, withAPI, withWork
 			return err
 		}
 		app := api.New(api.Config{DB: db, Store: store, Files: files, Areas: areas, JWTSecret: cfg.JWTSecret,
-			Logger: log, Checks: checks, Metrics: prometheus.NewRegistry(), Limiter: redis_rate.NewLimiter(rc)})
+			Logger: log, Checks: checks, Metrics: prometheus.NewRegistry(), Limiter: redis_rate.NewLimiter(rc), Limits: cfg.Limits})
 		running++
 		go func() { errs <- app.Listen(cfg.Addr) }()
 		go func() {
