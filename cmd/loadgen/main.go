@@ -5,6 +5,11 @@
 //
 //	go run ./cmd/loadgen -url http://127.0.0.1:8080 -n 1000 -c 8 -photo ../shared/data/photos/DSCN0010.jpg
 //
+// -path direct uploads each photo through a presigned URL first (direct.go); -rate paces the
+// submissions; -pid or the server's /metrics give the API's peak resident memory (rss.go);
+// -ceiling repeats the same writes straight against the database, Redis and the object store
+// without the API, and prints the API's rate as a share of that (ceiling.go).
+//
 // It only talks to the address it is given; point it at a server on this machine.
 package main
 
@@ -39,6 +44,7 @@ type options struct {
 	lat, lon string
 	category string
 	attr     string
+	more     moreOptions // direct.go, rss.go, ceiling.go
 }
 
 func run(args []string, out io.Writer) error {
@@ -52,10 +58,15 @@ func run(args []string, out io.Writer) error {
 	fs.StringVar(&o.lon, "lon", "-74.0151994", "longitude of the reports")
 	fs.StringVar(&o.category, "category", "street-condition", "category code")
 	fs.StringVar(&o.attr, "attr", "size=large", "one answer, code=value (empty for none)")
+	o.more.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	photo, err := os.ReadFile(o.photo)
+	photo, err := o.readPhoto()
+	if err != nil {
+		return err
+	}
+	send, err := o.sender(photo)
 	if err != nil {
 		return err
 	}
@@ -76,14 +87,17 @@ func run(args []string, out io.Writer) error {
 		next      atomic.Int64
 		wg        sync.WaitGroup
 		startedAt = time.Now()
+		pace      = newPacer(o.more.rate)
+		rss       = watchRSS(client, o)
 	)
 	for w := range o.c {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(o.n) {
+				pace.wait()
 				t0 := time.Now()
-				id, err := submit(client, o, tokens[w], photo)
+				id, err := send(client, tokens[w])
 				d := time.Since(t0)
 				mu.Lock()
 				if err != nil {
@@ -101,11 +115,12 @@ func run(args []string, out io.Writer) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(startedAt)
+	rss.stop()
 
 	// Wait for routing, then read each timeline.
 	var routed []time.Duration
 	deadline := time.Now().Add(5 * time.Minute)
-	for i, id := range ids {
+	for i, id := range o.more.toFollow(ids) {
 		for {
 			d, ok, err := routeDelay(client, o.url, tokens[i%o.c], id)
 			if err != nil {
@@ -121,12 +136,17 @@ func run(args []string, out io.Writer) error {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	fmt.Fprintf(out, "reports: %d submitted, %d failed, concurrency %d, photo %d bytes\n", len(ids), failures.Load(), o.c, len(photo))
+	fmt.Fprintf(out, "reports: %d submitted, %d failed, concurrency %d, photo %d bytes, path %s, rate %s\n", len(ids), failures.Load(), o.c, len(photo), o.more.path, pace)
 	fmt.Fprintf(out, "submissions: %.1f/s over %v\n", float64(len(ids))/elapsed.Seconds(), elapsed.Round(time.Millisecond))
-	fmt.Fprintf(out, "POST /v1/reports latency: %s\n", percentiles(accept))
+	fmt.Fprintf(out, "report latency (%s): %s\n", o.more.latencyName(), percentiles(accept))
+	o.more.printPhases(out)
 	fmt.Fprintf(out, "submitted -> dispatched:  %s\n", percentiles(routed))
+	rss.print(out)
 	if firstErr != nil {
 		fmt.Fprintf(out, "first error: %v\n", firstErr)
+	}
+	if o.more.ceiling {
+		return runCeiling(o, photo, float64(len(ids))/elapsed.Seconds(), out)
 	}
 	return nil
 }
