@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,6 +23,7 @@ type moreOptions struct {
 	follow    bool    // wait for every report to be routed and measure how long it took
 	pid       int     // the API process, for its resident memory; 0 reads /metrics
 	synth     string  // "WxH": a generated noise JPEG instead of -photo
+	spread    float64 // metres: each report at a random point this far around -lat/-lon at most
 	ceiling   bool
 	ceilingDB string
 	redisURL  string
@@ -39,6 +42,7 @@ func (m *moreOptions) flags(fs *flag.FlagSet) {
 	fs.Float64Var(&m.rate, "rate", 0, "reports a second in all (0: as fast as the submitters go)")
 	fs.BoolVar(&m.follow, "follow", true, "wait until every report is routed and measure submit -> route")
 	fs.IntVar(&m.pid, "pid", 0, "the API process id, to sample its resident memory from /proc (0: read process_resident_memory_bytes from /metrics)")
+	fs.Float64Var(&m.spread, "spread", 0, "put each report at a random point within this many metres of -lat/-lon (0: all at the one point, a hot spot whose likely-duplicate list grows with every report)")
 	fs.StringVar(&m.synth, "synth-photo", "", "WxH: send a generated noise JPEG of that size instead of -photo (a big photo for memory runs)")
 	m.ceilingFlags(fs)
 }
@@ -55,7 +59,11 @@ func (o *options) readPhoto() ([]byte, error) {
 func (o *options) sender(photo []byte) (func(*http.Client, string) (string, error), error) {
 	switch o.more.path {
 	case "multipart":
-		return func(c *http.Client, token string) (string, error) { return submit(c, *o, token, photo) }, nil
+		return func(c *http.Client, token string) (string, error) {
+			at := *o
+			at.lat, at.lon = o.point()
+			return submit(c, at, token, photo)
+		}, nil
 	case "direct":
 		o.more.phases = &phaseLog{m: map[string][]time.Duration{}}
 		return func(c *http.Client, token string) (string, error) { return o.submitDirect(c, token, photo) }, nil
@@ -140,8 +148,9 @@ func (o *options) submitDirect(client *http.Client, token string, photo []byte) 
 	t2 := time.Now()
 	o.more.phase("PUT upload_url", t2.Sub(t1))
 
-	lat, _ := strconv.ParseFloat(o.lat, 64)
-	lon, _ := strconv.ParseFloat(o.lon, 64)
+	lats, lons := o.point()
+	lat, _ := strconv.ParseFloat(lats, 64)
+	lon, _ := strconv.ParseFloat(lons, 64)
 	report := map[string]any{"category": o.category, "description": "load test report", "lat": lat, "lon": lon, "media_ids": []string{up.MediaID}}
 	if code, value, ok := cut(o.attr); ok {
 		report["attributes"] = map[string]string{code: value}
@@ -214,4 +223,20 @@ func (p *pacer) String() string {
 		return "unpaced"
 	}
 	return fmt.Sprintf("paced at %.1f/s", float64(time.Second)/float64(p.interval))
+}
+
+// point is where the next report is: -lat/-lon, or a point drawn uniformly from the disc of
+// -spread metres around it.
+func (o *options) point() (string, string) {
+	if o.more.spread <= 0 {
+		return o.lat, o.lon
+	}
+	lat, _ := strconv.ParseFloat(o.lat, 64)
+	lon, _ := strconv.ParseFloat(o.lon, 64)
+	const metresPerDegree = 111_195.0
+	r := o.more.spread * math.Sqrt(rand.Float64())
+	a := 2 * math.Pi * rand.Float64()
+	lat2 := lat + r*math.Cos(a)/metresPerDegree
+	lon2 := lon + r*math.Sin(a)/(metresPerDegree*math.Cos(lat*math.Pi/180))
+	return strconv.FormatFloat(lat2, 'f', 7, 64), strconv.FormatFloat(lon2, 'f', 7, 64)
 }
