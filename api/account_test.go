@@ -222,9 +222,20 @@ func TestAccountSignInOnATakenDevice(t *testing.T) {
 			if resp, body := h.do("POST", "/v1/reports/"+aliceReport.ID+"/support", anon, nil, ""); resp.StatusCode != 200 {
 				t.Fatalf("support: %d %s", resp.StatusCode, body)
 			}
-			// A second phone of the same identity comes along.
+			// A second phone of the same identity comes along, and a photo uploaded for a
+			// report not yet filed.
 			h.json("PUT", "/v1/me/devices/device-taken-anon-2", anon, DeviceRequest{Platform: "web"})
+			resp, body := h.json("POST", "/v1/uploads", anon, UploadRequest{ContentType: "image/jpeg", Size: int64(len(testenv.PhotoJPEG))})
+			var ticket UploadTicket
+			if err := json.Unmarshal(body, &ticket); err != nil || resp.StatusCode/100 != 2 {
+				t.Fatalf("upload: %d %s", resp.StatusCode, body)
+			}
 			return func(t *testing.T) {
+				var uploader string
+				_ = h.db.SQL().QueryRow("SELECT owner_id FROM uploads WHERE id = '" + ticket.MediaID + "'").Scan(&uploader)
+				if c, _ := h.db.Case(context.Background(), aliceReport.ID); uploader != c.ReporterID {
+					t.Errorf("the pending upload belongs to %q, not the account", uploader)
+				}
 				if resp, _ := h.do("GET", "/v1/me/reports", anon, nil, ""); resp.StatusCode != 401 {
 					t.Errorf("the merged identity's token still works: %d", resp.StatusCode)
 				}

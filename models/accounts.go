@@ -210,6 +210,8 @@ func (db *DB) mergeCitizen(ctx context.Context, from, to string) (int64, error) 
 		{"UPDATE idempotency_keys SET user_id = ? WHERE user_id = ?", []any{to, from}},
 		{"UPDATE case_events SET actor_id = ? WHERE actor_id = ?", []any{to, from}},
 		{"UPDATE media SET owner_id = ? WHERE owner_id = ?", []any{to, from}},
+		// Photos uploaded ahead of a report not yet filed: the account may still file it.
+		{"UPDATE uploads SET owner_id = ? WHERE owner_id = ?", []any{to, from}},
 		{"UPDATE devices SET user_id = ? WHERE user_id = ?", []any{to, from}},
 	}
 	for _, s := range steps {

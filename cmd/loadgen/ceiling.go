@@ -50,6 +50,7 @@ func (m *moreOptions) ceilingFlags(fs *flag.FlagSet) {
 	fs.StringVar(&m.s3.accessKey, "ceiling-s3-access-key", os.Getenv("CITYEYES_S3_ACCESS_KEY"), "MinIO access key (default $CITYEYES_S3_ACCESS_KEY)")
 	fs.StringVar(&m.s3.secretKey, "ceiling-s3-secret-key", os.Getenv("CITYEYES_S3_SECRET_KEY"), "MinIO secret key (default $CITYEYES_S3_SECRET_KEY)")
 	fs.StringVar(&m.s3.bucket, "ceiling-s3-bucket", "loadgen-ceiling", "MinIO bucket for the ceiling")
+	fs.StringVar(&m.city, "ceiling-city", filepath.Join("cmd", "cityeyes", "demo", "nyc.yaml"), "city configuration the ceiling database gets when it has none")
 }
 
 // ceilingRig is the servers the ceiling writes to, and what a report needs of the city.
@@ -57,6 +58,7 @@ type ceilingRig struct {
 	db        *models.DB
 	store     storage.Store
 	queue     *asynq.Client
+	redis     asynq.RedisConnOpt
 	reporters []string
 	place     models.Location
 	category  *models.Category
@@ -121,10 +123,10 @@ func openCeiling(ctx context.Context, o options) (*ceilingRig, error) {
 		}
 		closers = append(closers, stop)
 	}
-	r.queue = asynq.NewClient(redisOpt)
+	r.queue, r.redis = asynq.NewClient(redisOpt), redisOpt
 	closers = append(closers, func() {
 		// The tasks were only there to be written; take them away again.
-		ins := asynq.NewInspector(redisOpt)
+		ins := asynqInspector(r)
 		_, _ = ins.DeleteAllPendingTasks(ceilingQueue)
 		_ = ins.DeleteQueue(ceilingQueue, true)
 		_ = ins.Close()
@@ -171,7 +173,7 @@ func ceilingCity(ctx context.Context, db *models.DB, o options) error {
 	if err != nil || stamp[0] != '0' {
 		return err
 	}
-	file := o.more.cityFile()
+	file := o.more.city
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("ceiling: the city to load (run from the repository's root): %w", err)
@@ -183,8 +185,6 @@ func ceilingCity(ctx context.Context, db *models.DB, o options) error {
 	_, err = db.ApplyCityConfig(ctx, city, time.Now())
 	return err
 }
-
-func (m *moreOptions) cityFile() string { return filepath.Join("cmd", "cityeyes", "demo", "nyc.yaml") }
 
 // write does one report's writes.
 func (r *ceilingRig) write(ctx context.Context, reporter string, photo []byte, seq int64) error {
@@ -286,3 +286,5 @@ func (r *ceilingRig) describe(o options) string {
 	}
 	return db + ", " + store + ", " + redis
 }
+
+func asynqInspector(r *ceilingRig) *asynq.Inspector { return asynq.NewInspector(r.redis) }

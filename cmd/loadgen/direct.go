@@ -28,6 +28,7 @@ type moreOptions struct {
 	ceilingDB string
 	redisURL  string
 	s3        s3Options
+	city      string    // the ceiling database's city configuration
 	phases    *phaseLog // direct path: each request's latency
 }
 

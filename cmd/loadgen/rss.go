@@ -116,15 +116,15 @@ func metricsRSS(client *http.Client, base string) (int64, error) {
 	return 0, fmt.Errorf("no process_resident_memory_bytes in %s/metrics", base)
 }
 
-// synthPhoto makes a JPEG of noise, WxH pixels: noise does not compress, so a 3600x2700
-// one is over 10 MB, the size of a phone's full-resolution photo and more. The seed is
+// synthPhoto makes a JPEG of noise, WxH pixels: noise does not compress, so a 4000x3000
+// one is about 11 MB, the size of a phone's full-resolution photo and more. The seed is
 // fixed, so every run sends the same bytes.
 func synthPhoto(size string) ([]byte, error) {
 	ws, hs, ok := strings.Cut(size, "x")
 	w, err1 := strconv.Atoi(ws)
 	h, err2 := strconv.Atoi(hs)
 	if !ok || err1 != nil || err2 != nil || w <= 0 || h <= 0 {
-		return nil, fmt.Errorf("-synth-photo %q: want WxH, e.g. 3600x2700", size)
+		return nil, fmt.Errorf("-synth-photo %q: want WxH, e.g. 4000x3000", size)
 	}
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	r := rand.New(rand.NewPCG(1, 2))
