@@ -9,12 +9,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
+	sfgeom "github.com/peterstace/simplefeatures/geom"
+	yamlv3 "go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
 	"sigs.k8s.io/yaml"
 )
@@ -50,8 +54,6 @@ type CityConfig struct {
 	Retention *RetentionConfig `json:"retention,omitempty"`
 
 	areas []AreaConfig // parsed from Areas by ParseCityConfig
-	// Warnings are what ParseCityConfig mended rather than refused.
-	Warnings []string `json:"-"`
 }
 
 // DepartmentConfig is a department of a city configuration.
@@ -66,7 +68,7 @@ type CategoryConfig struct {
 	Name        string      `json:"name"`
 	Group       string      `json:"group"`
 	Description string      `json:"description,omitempty"`
-	Department  string      `json:"department"`
+	Department  string      `json:"department,omitempty"`
 	SLAHours    int         `json:"sla_hours"`
 	Attributes  []Attribute `json:"attributes,omitempty"`
 	// AfterPhoto is "required" when resolving needs an "after" photo, else "optional".
@@ -112,10 +114,12 @@ type StaffConfig struct {
 	Password   string `json:"password,omitempty"`
 }
 
-// APIKeyConfig is an Open311 client's key.
+// APIKeyConfig is an Open311 client's key: the key itself, or its SHA-256 digest in hex (as
+// `config export` writes it, since only digests are kept).
 type APIKeyConfig struct {
-	Key  string `json:"key"`
-	Name string `json:"name"`
+	Key       string `json:"key,omitempty"`
+	KeySHA256 string `json:"key_sha256,omitempty"`
+	Name      string `json:"name"`
 }
 
 // AreaConfig is one area read from the areas FeatureCollection.
@@ -127,95 +131,207 @@ type AreaConfig struct {
 
 var datatypes = map[string]bool{"string": true, "number": true, "datetime": true, "text": true, "singlevaluelist": true, "multivaluelist": true}
 
-// ParseCityConfig reads a city configuration and checks it whole. readFile reads files the
-// configuration names (the areas), relative to the configuration's own directory. Every
-// problem found is reported, each naming the entry it is about.
+// ParseCityConfig reads a city configuration (YAML or JSON) and checks it whole. readFile
+// reads files the configuration names (the areas), relative to the configuration's own
+// directory. Every problem found is reported, each naming the line it is on and the entry
+// (or GeoJSON feature) it is about; nothing is mended quietly.
 func ParseCityConfig(data []byte, readFile func(name string) ([]byte, error)) (*CityConfig, error) {
 	var cfg CityConfig
 	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
 		return nil, Problemf(ErrInvalid, "bad-city-config", "city configuration: %v", err)
 	}
+	issues, areasFile, areasData, err := cfg.validate(readFile)
+	if err != nil {
+		return nil, err
+	}
+	if len(issues) > 0 {
+		return nil, issuesProblem(issues, &positions{data: data, areasFile: areasFile, areasData: areasData})
+	}
+	return &cfg, nil
+}
+
+// Validate checks a configuration built in code (the admin API's changes) exactly as
+// ParseCityConfig checks a file; its areas must be an inline FeatureCollection.
+func (cfg *CityConfig) Validate() error {
+	issues, _, _, err := cfg.validate(nil)
+	if err != nil {
+		return err
+	}
+	if len(issues) > 0 {
+		return issuesProblem(issues, nil)
+	}
+	return nil
+}
+
+// issue is one problem of a configuration: where it is (a path of keys and indexes into the
+// document, for its line) and what is wrong, naming the entry.
+type issue struct {
+	inAreasFile bool
+	path        []any
+	msg         string
+}
+
+func issuesProblem(issues []issue, pos *positions) error {
+	msgs := make([]string, len(issues))
+	for i, is := range issues {
+		msgs[i] = pos.prefix(is) + is.msg
+	}
+	return Problemf(ErrInvalid, "bad-city-config", "city configuration has %d problem(s): %s", len(msgs), strings.Join(msgs, "; "))
+}
+
+// positions finds the line of an entry in the text it came from. The text is parsed again
+// (yaml.v3 keeps each node's line; JSON is YAML too) only when there is something to report.
+type positions struct {
+	data                 []byte
+	areasFile            string
+	areasData            []byte
+	root, areas          *yamlv3.Node
+	parsedRoot, parsedAr bool
+}
+
+func (p *positions) prefix(is issue) string {
+	if p == nil {
+		return ""
+	}
+	if is.inAreasFile {
+		if !p.parsedAr {
+			p.areas, p.parsedAr = parseNode(p.areasData), true
+		}
+		if l := nodeLine(p.areas, is.path); l > 0 {
+			return fmt.Sprintf("%s line %d: ", p.areasFile, l)
+		}
+		return ""
+	}
+	if !p.parsedRoot {
+		p.root, p.parsedRoot = parseNode(p.data), true
+	}
+	if l := nodeLine(p.root, is.path); l > 0 {
+		return fmt.Sprintf("line %d: ", l)
+	}
+	return ""
+}
+
+func parseNode(data []byte) *yamlv3.Node {
+	var n yamlv3.Node
+	if err := yamlv3.Unmarshal(data, &n); err != nil {
+		return nil
+	}
+	return &n
+}
+
+// nodeLine is the line of the node at path (map keys and sequence indexes), or of the
+// deepest node of the path that exists (a missing key is reported at its entry).
+func nodeLine(n *yamlv3.Node, path []any) int {
+	if n == nil {
+		return 0
+	}
+	if n.Kind == yamlv3.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, p := range path {
+		var next *yamlv3.Node
+		switch k := p.(type) {
+		case string:
+			if n.Kind == yamlv3.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == k {
+						next = n.Content[i+1]
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yamlv3.SequenceNode && k >= 0 && k < len(n.Content) {
+				next = n.Content[k]
+			}
+		}
+		if next == nil {
+			break
+		}
+		n, line = next, next.Line
+	}
+	return line
+}
+
+// validate parses the areas and checks everything; it returns the problems found, and the
+// areas file (name and text) when the areas came from one.
+func (cfg *CityConfig) validate(readFile func(name string) ([]byte, error)) ([]issue, string, []byte, error) {
+	cfg.areas = nil
 	raw := bytes.TrimSpace(cfg.Areas)
+	areasFile := ""
 	if len(raw) > 0 && raw[0] == '"' {
 		var name string
 		if err := json.Unmarshal(raw, &name); err != nil {
-			return nil, err
+			return nil, "", nil, err
+		}
+		if readFile == nil {
+			return nil, "", nil, Problemf(ErrInvalid, "bad-city-config", "areas: give the FeatureCollection itself here, not the name of a file")
 		}
 		b, err := readFile(path.Clean(name))
 		if err != nil {
-			return nil, Problemf(ErrInvalid, "bad-city-config", "areas: cannot read %q: %v", name, err)
+			return nil, "", nil, Problemf(ErrInvalid, "bad-city-config", "areas: cannot read %q: %v", name, err)
 		}
-		raw = b
+		raw, areasFile = b, path.Clean(name)
 	}
-	var errs []string
-	if len(raw) > 0 {
+	var issues []issue
+	if len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
 		fc, err := geojson.UnmarshalFeatureCollection(raw)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("areas: not a GeoJSON FeatureCollection: %v", err))
+			issues = append(issues, issue{inAreasFile: areasFile != "", path: []any{"areas"}, msg: fmt.Sprintf("areas: not a GeoJSON FeatureCollection: %v", err)})
 		} else {
 			for i, f := range fc.Features {
+				at := []any{"areas", "features", i}
+				if areasFile != "" {
+					at = []any{"features", i}
+				}
 				code := fmt.Sprint(f.ID)
 				if c, ok := f.Properties["code"].(string); ok && c != "" {
 					code = c
 				}
 				if f.ID == nil && code == "<nil>" {
-					errs = append(errs, fmt.Sprintf("areas: feature %d has neither an id nor properties.code", i))
+					issues = append(issues, issue{areasFile != "", at, fmt.Sprintf("areas: feature %d has neither an id nor properties.code", i)})
 					continue
 				}
 				name, _ := f.Properties["name"].(string)
 				if name == "" {
 					name = code
 				}
-				geom, closed := closeRings(f.Geometry)
-				if closed > 0 {
-					cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("areas: feature %d (%s): closed %d ring(s) whose last point did not repeat the first", i, code, closed))
+				if f.Geometry == nil {
+					issues = append(issues, issue{areasFile != "", at, fmt.Sprintf("areas: feature %d (%s) has no geometry", i, code)})
+					continue
 				}
-				g, err := json.Marshal(geojson.NewGeometry(geom))
+				g, err := json.Marshal(geojson.NewGeometry(f.Geometry))
 				if err == nil {
-					_, err = ParseArea(string(g))
+					_, err = CheckArea(string(g))
 				}
 				if err != nil {
-					errs = append(errs, fmt.Sprintf("areas: feature %d (%s): %v", i, code, err))
+					issues = append(issues, issue{areasFile != "", append(at, "geometry"), fmt.Sprintf("areas: feature %d (%s): %v", i, code, err)})
 					continue
 				}
 				cfg.areas = append(cfg.areas, AreaConfig{Code: code, Name: name, Geometry: string(g)})
 			}
 		}
 	}
-	errs = append(errs, cfg.check()...)
-	if len(errs) > 0 {
-		return nil, Problemf(ErrInvalid, "bad-city-config", "city configuration has %d problem(s): %s", len(errs), strings.Join(errs, "; "))
-	}
-	return &cfg, nil
+	issues = append(issues, cfg.check()...)
+	return issues, areasFile, raw, nil
 }
 
-// closeRings closes polygon rings whose last point does not repeat the first. Real open
-// data has such rings (4 of the 188 NYC neighbourhoods), and closing them is what GIS tools
-// do; it is reported as a warning, not hidden.
-func closeRings(g orb.Geometry) (orb.Geometry, int) {
-	n := 0
-	fix := func(p orb.Polygon) orb.Polygon {
-		out := make(orb.Polygon, len(p))
-		for i, r := range p {
-			if len(r) >= 3 && r[0] != r[len(r)-1] {
-				r = append(r[:len(r):len(r)], r[0])
-				n++
-			}
-			out[i] = r
-		}
-		return out
+// CheckArea reads a GeoJSON Polygon or MultiPolygon and checks that it is a valid one: rings
+// closed (an open ring is refused, not closed for the sender: which closing they meant is
+// theirs to say), none crossing or touching itself or another, holes inside their shell.
+func CheckArea(s string) (orb.Geometry, error) {
+	g, err := ParseArea(s)
+	if err != nil {
+		return nil, err
 	}
-	switch g := g.(type) {
-	case orb.Polygon:
-		return fix(g), n
-	case orb.MultiPolygon:
-		out := make(orb.MultiPolygon, len(g))
-		for i, p := range g {
-			out[i] = fix(p)
+	if _, err := sfgeom.UnmarshalGeoJSON([]byte(s)); err != nil {
+		if strings.Contains(err.Error(), "not simple") {
+			return nil, fmt.Errorf("self-intersecting: a ring crosses or touches itself (%v)", err)
 		}
-		return out, n
+		return nil, fmt.Errorf("not a valid polygon: %v", err)
 	}
-	return g, 0
+	return g, nil
 }
 
 // AreaCount is the number of areas the configuration defines.
@@ -223,146 +339,166 @@ func (cfg *CityConfig) AreaCount() int { return len(cfg.areas) }
 
 // check finds every inconsistency of a configuration: missing names, duplicates, and
 // references to departments, categories and areas that it does not define.
-func (cfg *CityConfig) check() []string {
-	var errs []string
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	j := cfg.Jurisdiction
+func (cfg *CityConfig) check() []issue {
+	var issues []issue
+	bad := func(at []any, format string, args ...any) {
+		issues = append(issues, issue{path: at, msg: fmt.Sprintf(format, args...)})
+	}
+	j := &cfg.Jurisdiction
+	jat := func(k string) []any { return []any{"jurisdiction", k} }
 	if j.ID == "" || strings.ContainsAny(j.ID, " /") {
-		bad("jurisdiction.id %q: must be a short identifier without spaces or slashes", j.ID)
+		bad(jat("id"), "jurisdiction.id %q: must be a short identifier without spaces or slashes", j.ID)
 	}
 	if j.Name == "" {
-		bad("jurisdiction.name is missing")
+		bad(jat("name"), "jurisdiction.name is missing")
 	}
 	if _, err := time.LoadLocation(j.Timezone); err != nil || j.Timezone == "" {
-		bad("jurisdiction.timezone %q is not an IANA time zone such as America/New_York", j.Timezone)
+		bad(jat("timezone"), "jurisdiction.timezone %q is not an IANA time zone such as America/New_York", j.Timezone)
 	}
 	if _, err := time.LoadLocation(j.Timezone); j.Calendar != nil && err == nil && j.Timezone != "" {
 		cal := *j.Calendar
 		cal.Timezone = j.Timezone
 		if _, err := ParseCalendar(cal); err != nil {
-			bad("jurisdiction.calendar: %v", err)
+			bad(jat("calendar"), "jurisdiction.calendar: %v", err)
 		}
 	}
 	if j.ConfirmWindowHours != nil && (*j.ConfirmWindowHours < 1 || *j.ConfirmWindowHours > 24*90) {
-		bad("jurisdiction.confirm_window_hours %d must be from 1 to 2160 (90 days)", *j.ConfirmWindowHours)
+		bad(jat("confirm_window_hours"), "jurisdiction.confirm_window_hours %d must be from 1 to 2160 (90 days)", *j.ConfirmWindowHours)
 	}
 	if j.EscalationHours != nil && (*j.EscalationHours < 1 || *j.EscalationHours > 24*30) {
-		bad("jurisdiction.escalation_hours %d must be from 1 to 720", *j.EscalationHours)
+		bad(jat("escalation_hours"), "jurisdiction.escalation_hours %d must be from 1 to 720", *j.EscalationHours)
 	}
-	if len(j.Boundary) > 0 {
-		if _, err := ParseArea(string(j.Boundary)); err != nil {
-			bad("jurisdiction.boundary: %v", err)
+	if b := bytes.TrimSpace(j.Boundary); len(b) > 0 && !bytes.Equal(b, []byte("null")) {
+		if g, err := CheckArea(string(b)); err != nil {
+			bad(jat("boundary"), "jurisdiction.boundary: %v", err)
+		} else {
+			// One spelling of the same shape, so that an exported configuration reads
+			// the same as the file it came from.
+			j.Boundary, _ = json.Marshal(geojson.NewGeometry(g))
 		}
-	} else if len(cfg.areas) == 0 {
-		bad("jurisdiction has neither a boundary nor areas: no report could ever be placed in it")
+	} else if j.Boundary = nil; len(cfg.areas) == 0 {
+		bad([]any{"areas"}, "jurisdiction has neither a boundary nor areas: no report could ever be placed in it")
 	}
 	depts := map[string]bool{}
 	for i, d := range cfg.Departments {
+		at := []any{"departments", i}
 		if d.Code == "" || d.Name == "" {
-			bad("departments[%d]: code and name are required", i)
+			bad(at, "departments[%d] (%s): code and name are required", i, d.Code)
 		}
 		if depts[d.Code] {
-			bad("departments[%d]: code %q appears twice", i, d.Code)
+			bad(at, "departments[%d]: code %q appears twice", i, d.Code)
 		}
 		depts[d.Code] = true
 	}
 	if !depts[cfg.TriageDepartment] {
-		bad("triage_department %q is not one of the departments", cfg.TriageDepartment)
+		bad([]any{"triage_department"}, "triage_department %q is not one of the departments", cfg.TriageDepartment)
 	}
 	cats := map[string]bool{}
 	for i, c := range cfg.Categories {
+		at := func(k ...any) []any { return append([]any{"categories", i}, k...) }
 		where := fmt.Sprintf("categories[%d] (%s)", i, c.Code)
 		if c.Code == "" || c.Name == "" {
-			bad("%s: code and name are required", where)
+			bad(at(), "%s: code and name are required", where)
 		}
 		if cats[c.Code] {
-			bad("%s: code appears twice", where)
+			bad(at("code"), "%s: code appears twice", where)
 		}
 		cats[c.Code] = true
 		if c.Department != "" && !depts[c.Department] {
-			bad("%s: department %q is not one of the departments", where, c.Department)
+			bad(at("department"), "%s: department %q is not one of the departments", where, c.Department)
 		}
 		if c.SLAHours < 0 {
-			bad("%s: sla_hours %d is negative", where, c.SLAHours)
+			bad(at("sla_hours"), "%s: sla_hours %d is negative", where, c.SLAHours)
 		}
 		if c.DuplicateRadiusM < 0 || c.DuplicateRadiusM > 2000 || c.DuplicateWindowHours < 0 || c.DuplicateWindowHours > 24*365 {
-			bad("%s: duplicate_radius_m must be 0 to 2000 and duplicate_window_hours 0 to 8760", where)
+			bad(at(), "%s: duplicate_radius_m must be 0 to 2000 and duplicate_window_hours 0 to 8760", where)
 		}
 		if c.AfterPhoto != "" && c.AfterPhoto != "required" && c.AfterPhoto != "optional" {
-			bad("%s: after_photo %q must be required or optional", where, c.AfterPhoto)
+			bad(at("after_photo"), "%s: after_photo %q must be required or optional", where, c.AfterPhoto)
 		}
 		seen := map[string]bool{}
 		for k, a := range c.Attributes {
 			if a.Code == "" || seen[a.Code] {
-				bad("%s: attributes[%d]: code missing or repeated", where, k)
+				bad(at("attributes", k), "%s: attributes[%d]: code missing or repeated", where, k)
 			}
 			seen[a.Code] = true
 			if !datatypes[a.Datatype] {
-				bad("%s: attributes[%d] (%s): datatype %q is not one of string, number, datetime, text, singlevaluelist, multivaluelist", where, k, a.Code, a.Datatype)
+				bad(at("attributes", k, "datatype"), "%s: attributes[%d] (%s): datatype %q is not one of string, number, datetime, text, singlevaluelist, multivaluelist", where, k, a.Code, a.Datatype)
 			}
 			if strings.HasSuffix(a.Datatype, "list") && len(a.Values) == 0 {
-				bad("%s: attributes[%d] (%s): a list needs values", where, k, a.Code)
+				bad(at("attributes", k), "%s: attributes[%d] (%s): a list needs values", where, k, a.Code)
 			}
 		}
 	}
 	areas := map[string]bool{}
 	for _, a := range cfg.areas {
 		if areas[a.Code] {
-			bad("areas: code %q appears twice", a.Code)
+			bad([]any{"areas"}, "areas: code %q appears twice", a.Code)
 		}
 		areas[a.Code] = true
 	}
+	rules := map[[2]string]int{}
 	for i, r := range cfg.Routing {
+		at := func(k string) []any { return []any{"routing", i, k} }
+		where := fmt.Sprintf("routing[%d] (%s in %s)", i, r.Category, r.Area)
 		if !cats[r.Category] {
-			bad("routing[%d]: category %q is not one of the categories", i, r.Category)
+			bad(at("category"), "%s: category %q is not one of the categories", where, r.Category)
 		}
 		if !areas[r.Area] {
-			bad("routing[%d]: area %q is not one of the areas", i, r.Area)
+			bad(at("area"), "%s: area %q is not one of the areas", where, r.Area)
 		}
 		if !depts[r.Department] {
-			bad("routing[%d]: department %q is not one of the departments", i, r.Department)
+			bad(at("department"), "%s: department %q is not one of the departments", where, r.Department)
+		}
+		if k, dup := rules[[2]string{r.Category, r.Area}]; dup {
+			bad(at("area"), "%s: routing[%d] already routes %s in %s; one rule per category and area", where, k, r.Category, r.Area)
+		} else {
+			rules[[2]string{r.Category, r.Area}] = i
 		}
 	}
 	emails := map[string]bool{}
 	for i, s := range cfg.Staff {
+		at := func(k ...any) []any { return append([]any{"staff", i}, k...) }
 		where := fmt.Sprintf("staff[%d] (%s)", i, s.Email)
 		email := strings.ToLower(strings.TrimSpace(s.Email))
 		if !strings.Contains(email, "@") || emails[email] {
-			bad("%s: email missing, malformed or repeated", where)
+			bad(at("email"), "%s: email missing, malformed or repeated", where)
 		}
 		emails[email] = true
 		switch s.Role {
 		case RoleHandler:
-			if !depts[s.Department] {
-				bad("%s: a handler needs a department of this city, got %q", where, s.Department)
+			if s.Department == "" {
+				bad(at("department"), "%s: a handler needs a department (one of this city's department codes)", where)
+			} else if !depts[s.Department] {
+				bad(at("department"), "%s: a handler needs a department of this city, got %q", where, s.Department)
 			}
 		case RoleSupervisor, RoleAdmin:
 			if s.Department != "" && !depts[s.Department] {
-				bad("%s: department %q is not one of the departments", where, s.Department)
+				bad(at("department"), "%s: department %q is not one of the departments", where, s.Department)
 			}
 		default:
-			bad("%s: role %q must be handler, supervisor or admin", where, s.Role)
+			bad(at("role"), "%s: role %q must be handler, supervisor or admin", where, s.Role)
 		}
 	}
 	for i, k := range cfg.Open311APIKeys {
-		if len(k.Key) < 8 || k.Name == "" {
-			bad("open311_api_keys[%d]: a key of at least 8 characters and a name are required", i)
+		at := []any{"open311_api_keys", i}
+		switch {
+		case k.Name == "":
+			bad(at, "open311_api_keys[%d]: a name is required", i)
+		case k.Key != "" && k.KeySHA256 != "":
+			bad(at, "open311_api_keys[%d] (%s): give key or key_sha256, not both", i, k.Name)
+		case k.KeySHA256 != "":
+			if b, err := hex.DecodeString(k.KeySHA256); err != nil || len(b) != sha256.Size {
+				bad(at, "open311_api_keys[%d] (%s): key_sha256 must be 64 hexadecimal digits", i, k.Name)
+			}
+		case len(k.Key) < 8:
+			bad(at, "open311_api_keys[%d] (%s): a key of at least 8 characters is required", i, k.Name)
 		}
 	}
-	errs = append(errs, cfg.Retention.check()...)
-	return errs
-}
-
-// digest identifies a configuration's content, so applying the same file again is known to
-// change nothing without touching a row.
-func (cfg *CityConfig) digest() string {
-	h := sha256.New()
-	b, _ := json.Marshal(cfg)
-	h.Write(b)
-	for _, a := range cfg.areas {
-		fmt.Fprintf(h, "\x00%s\x00%s\x00%s", a.Code, a.Name, a.Geometry)
+	for _, msg := range cfg.Retention.check() {
+		bad([]any{"retention"}, "%s", msg)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return issues
 }
 
 // ApplyResult says what applying a configuration did.
@@ -376,28 +512,97 @@ type ApplyResult struct {
 	StaffCreated int
 }
 
+// errUnchanged rolls back an apply whose writes turned out to change nothing.
+var errUnchanged = errors.New("configuration unchanged")
+
 // ApplyCityConfig makes the database match the configuration, all or nothing, in one
 // transaction. Departments, categories, areas and staff are matched by code or email and
 // updated in place, so their ids (and the cases that point at them) stay; routing rules and
-// the configuration's API keys are replaced (keys made through the admin API stay); a category no longer in the file is deactivated, not deleted, since
-// cases refer to it. Staff passwords are set only when the account is created. Applying the
-// same file again changes nothing.
+// the configuration's API keys are replaced (keys made through the admin API stay); a
+// category or area no longer in the configuration is retired (inactive), not deleted, since
+// cases refer to it; departments and staff are never removed by it. Staff passwords are set
+// only when the account is created. A city whose ground overlaps another's is refused.
+// Applying a configuration that changes nothing reports Unchanged and writes nothing, so
+// ConfigStamp moves only on real changes.
 func (db *DB) ApplyCityConfig(ctx context.Context, cfg *CityConfig, now time.Time) (*ApplyResult, error) {
+	var res *ApplyResult
+	err := db.InTx(ctx, func(tx *DB) error {
+		var err error
+		res, err = tx.applyInTx(ctx, cfg, now)
+		return err
+	})
+	if errors.Is(err, errUnchanged) {
+		return &ApplyResult{Jurisdiction: cfg.Jurisdiction.ID, Unchanged: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// UpdateCityConfig changes one city's configuration the way the admin API does: it reads
+// the configuration back from the database, lets change edit it, checks the result as a
+// file is checked and applies it, all in one transaction. So the API and the file can never
+// disagree: what the API allows is what a file could say, and `config export` shows it.
+func (db *DB) UpdateCityConfig(ctx context.Context, jurisdictionID string, change func(cfg *CityConfig) error, now time.Time) (*ApplyResult, error) {
+	var res *ApplyResult
+	err := db.InTx(ctx, func(tx *DB) error {
+		// Two administrators' changes queue here instead of one overwriting the other
+		// (SQLite transactions take the write lock at BEGIN already).
+		if tx.dialect == Postgres {
+			if err := tx.q(ctx).Exec("SELECT id FROM jurisdictions WHERE id = ? FOR UPDATE", jurisdictionID).Error; err != nil {
+				return err
+			}
+		}
+		cfg, err := tx.ExportCityConfig(ctx, jurisdictionID)
+		if err != nil {
+			return err
+		}
+		if err := change(cfg); err != nil {
+			return err
+		}
+		if cfg.Jurisdiction.ID != jurisdictionID {
+			return Problemf(ErrInvalid, "bad-city-config", "jurisdiction.id cannot change (%q)", jurisdictionID)
+		}
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		res, err = tx.applyInTx(ctx, cfg, now)
+		return err
+	})
+	if errors.Is(err, errUnchanged) {
+		return &ApplyResult{Jurisdiction: jurisdictionID, Unchanged: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (tx *DB) applyInTx(ctx context.Context, cfg *CityConfig, now time.Time) (*ApplyResult, error) {
 	now = now.UTC()
 	digest := cfg.digest()
 	res := &ApplyResult{Jurisdiction: cfg.Jurisdiction.ID}
-	err := db.InTx(ctx, func(tx *DB) error {
+	err := func() error {
 		j, err := tx.Jurisdiction(ctx, cfg.Jurisdiction.ID)
+		existed := err == nil
 		switch {
 		case errors.Is(err, ErrNotFound):
 			j = &Jurisdiction{ID: cfg.Jurisdiction.ID, CreatedAt: now}
 		case err != nil:
 			return err
 		case j.ConfigHash == digest:
-			res.Unchanged = true
-			return nil
+			return errUnchanged
 		}
-		j.Name, j.Timezone, j.ConfigHash, j.UpdatedAt = cfg.Jurisdiction.Name, cfg.Jurisdiction.Timezone, digest, now
+		var before []byte
+		if existed {
+			old, err := tx.ExportCityConfig(ctx, j.ID)
+			if err != nil {
+				return err
+			}
+			before = old.canonical()
+		}
+		j.Name, j.Timezone, j.UpdatedAt = cfg.Jurisdiction.Name, cfg.Jurisdiction.Timezone, now
 		j.Calendar, j.ConfirmWindowHours, j.EscalationHours = "{}", 168, 24
 		if cfg.Jurisdiction.Calendar != nil {
 			b, _ := json.Marshal(cfg.Jurisdiction.Calendar)
@@ -470,13 +675,20 @@ func (db *DB) ApplyCityConfig(ctx context.Context, cfg *CityConfig, now time.Tim
 		for _, a := range cfg.areas {
 			row := Area{JurisdictionID: j.ID, Code: a.Code}
 			if err := tx.upsert(ctx, &row, "jurisdiction_id = ? AND code = ?", []any{j.ID, a.Code},
-				map[string]any{"name": a.Name, "geometry": a.Geometry}, func() {
-					row = Area{ID: NewID(), JurisdictionID: j.ID, Code: a.Code, Name: a.Name, Geometry: a.Geometry, CreatedAt: now, UpdatedAt: now}
+				map[string]any{"name": a.Name, "geometry": a.Geometry, "active": true}, func() {
+					row = Area{ID: NewID(), JurisdictionID: j.ID, Code: a.Code, Name: a.Name, Geometry: a.Geometry, Active: true, CreatedAt: now, UpdatedAt: now}
 				}, now); err != nil {
 				return err
 			}
 			areaIDs[a.Code] = row.ID
 			res.Areas++
+		}
+		retire := tx.q(ctx).Model(&Area{}).Where("jurisdiction_id = ? AND active = ?", j.ID, true)
+		if len(areaIDs) > 0 {
+			retire = retire.Where("id NOT IN ?", slices.Collect(maps.Values(areaIDs)))
+		}
+		if err := retire.Updates(map[string]any{"active": false, "updated_at": now}).Error; err != nil {
+			return err
 		}
 		if err := tx.q(ctx).Where("jurisdiction_id = ?", j.ID).Delete(&RoutingRule{}).Error; err != nil {
 			return err
@@ -502,13 +714,26 @@ func (db *DB) ApplyCityConfig(ctx context.Context, cfg *CityConfig, now time.Tim
 			return err
 		}
 		for _, k := range cfg.Open311APIKeys {
-			row := APIKey{ID: NewID(), JurisdictionID: j.ID, KeySHA256: HashAPIKey(k.Key), Name: k.Name, CreatedAt: now}
+			row := APIKey{ID: NewID(), JurisdictionID: j.ID, KeySHA256: k.sha256(), Name: k.Name, CreatedAt: now}
 			if err := tx.q(ctx).Create(&row).Error; err != nil {
 				return err
 			}
 		}
-		return nil
-	})
+		if err := tx.checkOverlaps(ctx, j.ID); err != nil {
+			return err
+		}
+		after, err := tx.ExportCityConfig(ctx, j.ID)
+		if err != nil {
+			return err
+		}
+		canon := after.canonical()
+		if existed && bytes.Equal(canon, before) {
+			return errUnchanged
+		}
+		// The digest of what is now stored: applying the same text again (or its export)
+		// is then known to change nothing without a write.
+		return tx.q(ctx).Model(j).Update("config_hash", digestOf(canon)).Error
+	}()
 	if err != nil {
 		return nil, err
 	}

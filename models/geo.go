@@ -36,7 +36,7 @@ type indexedShape struct {
 // LoadAreaIndex builds the index of every city's areas and explicit boundaries.
 func (db *DB) LoadAreaIndex(ctx context.Context) (*AreaIndex, error) {
 	var areas []Area
-	if err := db.q(ctx).Order("jurisdiction_id, code").Find(&areas).Error; err != nil {
+	if err := db.q(ctx).Where("active = ?", true).Order("jurisdiction_id, code").Find(&areas).Error; err != nil {
 		return nil, translate(err)
 	}
 	var js []Jurisdiction

@@ -109,7 +109,7 @@ func (db *DB) JurisdictionCentre(ctx context.Context, jurisdictionID string) (la
 		shapes = []string{*j.Boundary}
 	} else {
 		var areas []Area
-		if err := db.q(ctx).Where("jurisdiction_id = ?", jurisdictionID).Find(&areas).Error; err != nil {
+		if err := db.q(ctx).Where("jurisdiction_id = ? AND active = ?", jurisdictionID, true).Find(&areas).Error; err != nil {
 			return 0, 0, translate(err)
 		}
 		for _, a := range areas {

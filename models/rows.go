@@ -66,8 +66,11 @@ type Area struct {
 	Code           string
 	Name           string
 	Geometry       string // GeoJSON geometry
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Active is false for an area retired from the configuration: cases keep it, new
+	// reports are not placed in it.
+	Active    bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // RoutingRule sends a category's cases in one area to a department.

@@ -6,6 +6,8 @@
 //	cityeyes worker            the workers and the outbox relay only
 //	cityeyes migrate           apply database migrations
 //	cityeyes config apply FILE apply a city configuration (idempotent)
+//	cityeyes config export [-jurisdiction ID]
+//	                           write a city's whole configuration (YAML) to stdout
 //	cityeyes user add ...      add a member of staff (see `cityeyes user add -h`)
 //
 // Configuration comes from CITYEYES_* environment variables (see config.go). With none set,
@@ -52,17 +54,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "migrate":
 		return migrate(ctx, cfg, stdout)
 	case "config":
-		if len(args) != 2 || args[0] != "apply" {
-			return fmt.Errorf("usage: cityeyes config apply FILE")
+		switch {
+		case len(args) == 2 && args[0] == "apply":
+			return applyConfig(ctx, cfg, args[1], stdout)
+		case len(args) >= 1 && args[0] == "export":
+			return exportConfig(ctx, cfg, args[1:], stdout)
 		}
-		return applyConfig(ctx, cfg, args[1], stdout)
+		return fmt.Errorf("usage: cityeyes config apply FILE | cityeyes config export [-jurisdiction ID]")
 	case "user":
 		if len(args) == 0 || args[0] != "add" {
 			return fmt.Errorf("usage: cityeyes user add -jurisdiction ID -email E -role R [-department CODE] [-name N] -password-file F")
 		}
 		return addUser(ctx, cfg, args[1:], stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: cityeyes [serve|api|worker|migrate|config apply FILE|user add ...]")
+		fmt.Fprintln(stdout, "usage: cityeyes [serve|api|worker|migrate|config apply FILE|config export [-jurisdiction ID]|user add ...]")
 		return nil
 	}
 	return fmt.Errorf("unknown command %q: want serve, api, worker, migrate or config apply FILE", cmd)

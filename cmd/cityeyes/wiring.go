@@ -91,9 +91,6 @@ func applyConfig(ctx context.Context, cfg *config, file string, stdout io.Writer
 		return err
 	}
 	defer db.Close()
-	for _, w := range city.Warnings {
-		fmt.Fprintln(stdout, "warning:", w)
-	}
 	res, err := db.ApplyCityConfig(ctx, city, time.Now())
 	if err != nil {
 		return err
@@ -105,6 +102,46 @@ func applyConfig(ctx context.Context, cfg *config, file string, stdout io.Writer
 	fmt.Fprintf(stdout, "%s: applied %d departments, %d categories, %d areas, %d routing rules; %d staff accounts created\n",
 		res.Jurisdiction, res.Departments, res.Categories, res.Areas, res.Rules, res.StaffCreated)
 	return nil
+}
+
+// exportConfig writes a city's whole configuration as YAML; applying the output changes
+// nothing. With one city on the platform -jurisdiction may be left out.
+func exportConfig(ctx context.Context, cfg *config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("config export", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	jurisdiction := fs.String("jurisdiction", "", "the city's id (required when there are several)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if *jurisdiction == "" {
+		js, err := db.Jurisdictions(ctx)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, j := range js {
+			ids = append(ids, j.ID)
+		}
+		if len(ids) != 1 {
+			return fmt.Errorf("config export: say which city with -jurisdiction (there are %d: %s)", len(ids), strings.Join(ids, ", "))
+		}
+		*jurisdiction = ids[0]
+	}
+	city, err := db.ExportCityConfig(ctx, *jurisdiction)
+	if err != nil {
+		return fmt.Errorf("config export: city %q: %w", *jurisdiction, err)
+	}
+	out, err := models.MarshalCityConfigYAML(city)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(out)
+	return err
 }
 
 // loadDemo applies the demo city to an empty database and prints its accounts.
