@@ -23,6 +23,8 @@ func (s *Server) statsRoutes(app *fiber.App, v1 fiber.Router) {
 	v1.Get("/stats/overdue", boss, s.overdueList)
 	v1.Get("/stats/breaching", boss, s.breachingList)
 	v1.Get("/stats/hotspots", boss, s.hotspots)
+	v1.Get("/exports/cases.csv", boss, s.exportCSV)
+	v1.Get("/exports/cases.geojson", boss, s.exportGeoJSON)
 }
 
 // StatsGroup is one group's KPIs (docs/kpis.md defines each).
@@ -119,18 +121,8 @@ func (s *Server) period(c *fiber.Ctx, loc *time.Location) (time.Time, time.Time,
 		if v == "" {
 			return time.Time{}, false, nil
 		}
-		if t, err := time.Parse(time.RFC3339, v); err == nil {
-			return t.UTC(), true, nil
-		}
-		d, err := time.ParseInLocation(time.DateOnly, v, loc)
-		if err != nil {
-			return time.Time{}, false, models.Problemf(models.ErrInvalid, "invalid-period",
-				"%s must be an RFC 3339 time (2026-11-02T00:00:00Z) or a date (2026-11-02), not %q", name, v)
-		}
-		if end {
-			d = d.AddDate(0, 0, 1)
-		}
-		return d.UTC(), true, nil
+		t, err := parseWhen(name, v, loc, end)
+		return t, err == nil, err
 	}
 	from, hasFrom, err := parse("from", false)
 	if err != nil {
@@ -155,6 +147,23 @@ func (s *Server) period(c *fiber.Ctx, loc *time.Location) (time.Time, time.Time,
 			"a period is at most %d days; ask for a longer one a year at a time", models.MaxStatsDays)
 	}
 	return from, to, nil
+}
+
+// parseWhen reads an RFC 3339 time, or a date in the city's time zone: its start, or for
+// the end of a period (end) the start of the next day, so that the day is included.
+func parseWhen(name, v string, loc *time.Location, end bool) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	d, err := time.ParseInLocation(time.DateOnly, v, loc)
+	if err != nil {
+		return time.Time{}, models.Problemf(models.ErrInvalid, "invalid-period",
+			"%s must be an RFC 3339 time (2026-11-02T00:00:00Z) or a date (2026-11-02), not %q", name, v)
+	}
+	if end {
+		d = d.AddDate(0, 0, 1)
+	}
+	return d.UTC(), nil
 }
 
 // stats answers a city's KPIs (GET /v1/stats?from=&to=&group_by=).
