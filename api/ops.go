@@ -152,6 +152,14 @@ func (s *Server) inbox(c *fiber.Ctx) error {
 	page := InboxPage{Items: []InboxItem{}, NextCursor: next, Unread: unread}
 	numbers := map[string]string{}
 	for _, n := range ns {
+		if n.Digest != nil {
+			item, err := digestItem(locale, n)
+			if err != nil {
+				return err
+			}
+			page.Items = append(page.Items, item)
+			continue
+		}
 		num, ok := numbers[n.CaseID]
 		if !ok {
 			cs, err := s.db.Case(ctx, n.CaseID)

@@ -257,6 +257,9 @@ type InboxItem struct {
 	Body       string    `json:"body"`
 	Read       bool      `json:"read"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Digest is set on a supervisor's daily or weekly digest, which has no report, event or
+	// status: those are then null (api/digest.go).
+	Digest *InboxDigest `json:"digest,omitempty"`
 }
 
 // NearbyList is the open reports around a point.

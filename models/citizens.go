@@ -117,14 +117,22 @@ func (db *DB) MarkRead(ctx context.Context, userID string, ids []string, now tim
 		q = q.Where("id IN ?", ids)
 	}
 	res := q.Update("read_at", now.UTC())
-	return res.RowsAffected, translate(res.Error)
+	if res.Error != nil {
+		return 0, translate(res.Error)
+	}
+	n, err := db.markDigestsRead(ctx, userID, ids, now)
+	return res.RowsAffected + n, err
 }
 
 // UnreadCount counts a user's unread inbox entries.
 func (db *DB) UnreadCount(ctx context.Context, userID string) (int64, error) {
 	var n int64
 	err := db.q(ctx).Model(&Notification{}).Where("user_id = ? AND read_at IS NULL", userID).Count(&n).Error
-	return n, translate(err)
+	if err != nil {
+		return 0, translate(err)
+	}
+	d, err := db.unreadDigests(ctx, userID)
+	return n + d, err
 }
 
 // LikelyDuplicates returns the open reports of a category that are probably the problem a

@@ -192,6 +192,10 @@ func (db *DB) Inbox(ctx context.Context, userID, cursor string, limit int) ([]No
 	if err := q.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&ns).Error; err != nil {
 		return nil, "", translate(err)
 	}
+	ns, err := db.withDigests(ctx, userID, cursor, ns, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
 	next := ""
 	if len(ns) > limit {
 		ns = ns[:limit]

@@ -220,6 +220,9 @@ type Notification struct {
 	Resolution Resolution
 	ReadAt     *time.Time
 	CreatedAt  time.Time
+	// Digest is set on a supervisor's digest in the inbox (models/digest.go): an entry of
+	// its own table, without a case or an event.
+	Digest *Digest `gorm:"-"`
 }
 
 // Delivery is one push of one event to one device.

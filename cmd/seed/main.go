@@ -41,6 +41,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	url := fl.String("db", os.Getenv("CITYEYES_DATABASE_URL"), "PostgreSQL URL")
 	n := fl.Int("cases", 1_000_000, "cases to add")
 	bench := fl.Bool("bench", false, "time the work queue instead of seeding")
+	benchKPIs := fl.Bool("stats", false, "time the supervisors' KPIs over the last year instead of seeding")
 	api := fl.String("api", "", "with -bench: also time GET /v1/queue through the API at this base URL (a server on this machine)")
 	login := fl.String("login", "dot@nyc.demo:demo-dot", "with -api: the handler who reads the queue, email:password")
 	demo := fl.String("city", "cmd/cityeyes/demo/nyc.yaml", "city configuration to load first")
@@ -57,6 +58,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if _, err := migrations.Up(ctx, db.SQL(), migrations.Postgres); err != nil {
 		return err
+	}
+	if *benchKPIs {
+		return benchStats(ctx, db, *api, out)
 	}
 	if *bench {
 		if *api != "" {
@@ -121,23 +125,54 @@ WITH cats AS (SELECT id, department_id, GREATEST(sla_hours, 1) AS sla, row_numbe
        JOIN cats ON cats.k = 1 + floor(g.r1 * ncat.c)::int
        JOIN areas ON areas.k = 1 + floor(g.r2 * narea.c)::int)
 INSERT INTO cases (id, number, jurisdiction_id, category_id, area_id, department_id, reporter_id, status, resolution,
-                   priority, description, lat, lon, attributes, due_at, dispatched_at, closed_at, version, created_at, updated_at)
+                   priority, description, lat, lon, attributes, due_at, dispatched_at, first_response_at, resolved_at, closed_at, version, created_at, updated_at)
 SELECT gen_random_uuid(), $1 || '-S' || lpad(($3::int + rows.i)::text, 8, '0'), $1, category_id, area_id, department_id, $4,
        CASE WHEN age > 0.05 OR r3 < 0.3 THEN 'closed' WHEN r3 < 0.45 THEN 'dispatched' WHEN r3 < 0.6 THEN 'accepted'
             WHEN r3 < 0.8 THEN 'in_progress' ELSE 'resolved' END,
        CASE WHEN age > 0.05 OR r3 < 0.3 THEN 'fixed' ELSE '' END,
        floor(r3 * 3)::int, 'seeded case', 40.7, -73.9, '{}',
        created_at + sla * interval '1 hour', created_at + interval '2 minutes',
-       CASE WHEN age > 0.05 OR r3 < 0.3 THEN created_at + (r3 * 2 * sla) * interval '1 hour' END,
+       -- Worked cases were answered within a third of their SLA; closed ones resolved a
+       -- little before their closure, resolved ones at nine tenths of it.
+       CASE WHEN age > 0.05 OR r3 >= 0.3 THEN created_at + (0.02 + r3 * 0.3) * sla * interval '1 hour' END,
+       CASE WHEN age > 0.05 OR r3 < 0.3 THEN created_at + (r3 * 1.9 * sla + 0.01) * interval '1 hour'
+            WHEN r3 >= 0.8 THEN created_at + 0.9 * sla * interval '1 hour' END,
+       CASE WHEN age > 0.05 OR r3 < 0.3 THEN created_at + (r3 * 2 * sla + 0.02) * interval '1 hour' END,
        3, created_at, created_at
 FROM rows`, jurisdiction, size, done, reporter)
 		if err != nil {
 			return fmt.Errorf("batch at %d: %w", done, err)
 		}
+		// The batch's events, from its rows' times: submit, route, accept (the first
+		// response), resolve, and confirm (closure, two in five rated); a few reopens (3% of
+		// closed cases) and deferrals (2% of all), which the KPIs read from the log.
+		_, err = sqlDB.ExecContext(ctx, `
+INSERT INTO case_events (id, case_id, seq, type, actor_role, from_status, to_status, public, data, created_at)
+SELECT gen_random_uuid(), c.id, v.seq, v.type, v.role, v.fs, v.ts, v.pub, v.data::jsonb, v.at
+FROM cases c CROSS JOIN LATERAL (VALUES
+  (1, 'submit', 'citizen', '', 'submitted', true, '{}', c.created_at),
+  (2, 'route', 'system', 'submitted', 'dispatched', true, '{}', c.dispatched_at),
+  (3, 'accept', 'handler', 'dispatched', 'accepted', true, '{}', c.first_response_at),
+  (4, 'resolve', 'handler', 'in_progress', 'resolved', true, '{}', c.resolved_at),
+  (5, 'confirm', 'citizen', 'resolved', 'closed', true,
+      CASE WHEN random() < 0.4 THEN '{"rating": ' || (1 + floor(random() * 5))::int || '}' ELSE '{}' END, c.closed_at),
+  (6, 'reopen', 'citizen', 'resolved', 'dispatched', true, '{}',
+      CASE WHEN c.closed_at IS NOT NULL AND random() < 0.03 THEN c.resolved_at - interval '1 minute' END),
+  (7, 'defer', 'handler', 'accepted', 'accepted', false, '{}',
+      CASE WHEN c.first_response_at IS NOT NULL AND random() < 0.02 THEN c.first_response_at + interval '1 minute' END)
+) AS v(seq, type, role, fs, ts, pub, data, at)
+WHERE c.jurisdiction_id = $1 AND c.number BETWEEN $1 || '-S' || lpad(($2::int + 1)::text, 8, '0')
+                                         AND $1 || '-S' || lpad(($2::int + $3::int)::text, 8, '0')
+  AND v.at IS NOT NULL`, jurisdiction, done, size)
+		if err != nil {
+			return fmt.Errorf("events of the batch at %d: %w", done, err)
+		}
 		fmt.Fprintf(out, "\r%d cases", done+size)
 	}
-	if _, err := sqlDB.ExecContext(ctx, "ANALYZE cases"); err != nil {
-		return err
+	for _, table := range []string{"cases", "case_events"} {
+		if _, err := sqlDB.ExecContext(ctx, "ANALYZE "+table); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(out, "\nseeded %d cases in %v\n", n, time.Since(start).Round(time.Second))
 	return nil
@@ -289,4 +324,76 @@ func benchHTTP(base, login string, out io.Writer) error {
 		fmt.Fprintf(out, "GET /v1/queue?%s, page of 50 over HTTP: %s\n", query, pct(times))
 	}
 	return nil
+}
+
+// benchStats times the KPIs of the last year, by department and by day, as the API computes
+// them (models.Stats), and through the API when base is set (signed in as the demo
+// supervisor).
+func benchStats(ctx context.Context, db *models.DB, base string, out io.Writer) error {
+	var jurisdiction string
+	if err := db.SQL().QueryRowContext(ctx, "SELECT jurisdiction_id FROM cases GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").Scan(&jurisdiction); err != nil {
+		return fmt.Errorf("no seeded cases: %w", err)
+	}
+	var total int64
+	_ = db.SQL().QueryRowContext(ctx, "SELECT count(*) FROM cases").Scan(&total)
+	now := time.Now().UTC()
+	from := now.AddDate(-1, 0, 0)
+	fmt.Fprintf(out, "%d cases; KPIs of %s from %s to %s\n", total, jurisdiction, from.Format(time.RFC3339), now.Format(time.RFC3339))
+	token := ""
+	if base != "" {
+		var err error
+		if token, err = loginAs(base, "supervisor@nyc.demo", "demo-supervisor"); err != nil {
+			return err
+		}
+	}
+	for _, g := range []string{models.GroupDepartment, models.GroupDay, models.GroupWeek, models.GroupCategory, models.GroupArea} {
+		var times []time.Duration
+		var received int64
+		for range 5 {
+			t0 := time.Now()
+			st, err := db.Stats(ctx, models.StatsQuery{JurisdictionID: jurisdiction, From: from, To: now, GroupBy: g, Now: now})
+			if err != nil {
+				return err
+			}
+			times = append(times, time.Since(t0))
+			received = st.Total.Received
+		}
+		fmt.Fprintf(out, "stats for a year by %-10s (%d received): %s\n", g, received, pct(times))
+		if token == "" {
+			continue
+		}
+		times = times[:0]
+		for range 5 {
+			req, _ := http.NewRequest("GET", base+"/v1/stats?group_by="+g+"&from="+url.QueryEscape(from.Format(time.RFC3339))+"&to="+url.QueryEscape(now.Format(time.RFC3339)), nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			t0 := time.Now()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			times = append(times, time.Since(t0))
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("GET /v1/stats: %d", resp.StatusCode)
+			}
+		}
+		fmt.Fprintf(out, "GET /v1/stats?group_by=%s over HTTP, a year: %s\n", g, pct(times))
+	}
+	return nil
+}
+
+// loginAs signs a member of staff in through the API.
+func loginAs(base, email, password string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	resp, err := http.Post(base+"/v1/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var l struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil || l.Token == "" {
+		return "", fmt.Errorf("login as %s: %d %v", email, resp.StatusCode, err)
+	}
+	return l.Token, nil
 }
