@@ -169,6 +169,12 @@ func (s *Server) receiveUploads(ctx context.Context, in *intake, ids []string, c
 		}
 		rc, obj, err := s.store.Get(ctx, u.ObjectKey)
 		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				// A report that took it a moment ago removes the object after its commit.
+				if _, err := s.pendingUpload(ctx, id, owner, now); err != nil {
+					return err
+				}
+			}
 			return s.missingUpload(u, err, now)
 		}
 		// The store's size of this very version: a wrong one is refused before any copying.

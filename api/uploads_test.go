@@ -471,3 +471,40 @@ func TestUploadURLRefusals(t *testing.T) {
 		t.Fatalf("objects after the upload: %v", objs)
 	}
 }
+
+// TestDirectUploadRace: two reports naming one upload at the same moment, under different
+// keys: one is created with the photo, the other is refused with 409, and only the first's
+// copy of the photo stays.
+func TestDirectUploadRace(t *testing.T) {
+	h := newHarness(t)
+	token := h.citizen("device-upload-race")
+	tk := h.uploaded(token, "image/jpeg", testenv.PhotoJPEG)
+	body, _ := json.Marshal(pothole(tk.MediaID))
+	statuses := make([]int, 2)
+	done := make(chan struct{})
+	for i := range statuses {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			req, _ := http.NewRequest("POST", "/v1/reports", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Idempotency-Key", fmt.Sprint("race-", i))
+			resp, err := h.app.Test(req, -1)
+			if err == nil {
+				statuses[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		}()
+	}
+	<-done
+	<-done
+	if !(statuses[0] == 201 && statuses[1] == 409) && !(statuses[0] == 409 && statuses[1] == 201) {
+		t.Fatalf("statuses %v, want one 201 and one 409", statuses)
+	}
+	if n := h.count("SELECT COUNT(*) FROM cases"); n != 1 {
+		t.Fatalf("%d cases, want 1", n)
+	}
+	if objs := testenv.Objects(t, h.store, "cases/"); len(objs) != 1 {
+		t.Fatalf("photo objects %v, want the one case's copy", objs)
+	}
+}
