@@ -284,18 +284,14 @@ func pushSender(ctx context.Context, cfg *config) (notifications.Sender, error) 
 }
 
 // watchAreas loads the area index and rebuilds it whenever a configuration is applied, by
-// this process or another.
+// this process or another (the config file, or the admin API of any API process): every 5
+// seconds it compares ConfigStamp, which moves on every real change. Routing needs no such
+// thing: the workers read the rules from the database for each case.
 func watchAreas(ctx context.Context, db *models.DB, log *slog.Logger) (func() *models.AreaIndex, error) {
-	var cur atomic.Pointer[models.AreaIndex]
-	stamp, err := db.ConfigStamp(ctx)
+	w, err := newAreaWatcher(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	idx, err := db.LoadAreaIndex(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cur.Store(idx)
 	go func() {
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
@@ -305,20 +301,39 @@ func watchAreas(ctx context.Context, db *models.DB, log *slog.Logger) (func() *m
 				return
 			case <-t.C:
 			}
-			s, err := db.ConfigStamp(ctx)
-			if err != nil || s == stamp {
-				continue
-			}
-			idx, err := db.LoadAreaIndex(ctx)
-			if err != nil {
+			if err := w.reload(ctx); err != nil {
 				log.Error("reload areas", "err", err)
-				continue
 			}
-			cur.Store(idx)
-			stamp = s
 		}
 	}()
-	return cur.Load, nil
+	return w.cur.Load, nil
+}
+
+// areaWatcher holds a process's current area index and the stamp it was built at.
+type areaWatcher struct {
+	db    *models.DB
+	cur   atomic.Pointer[models.AreaIndex]
+	stamp string
+}
+
+func newAreaWatcher(ctx context.Context, db *models.DB) (*areaWatcher, error) {
+	w := &areaWatcher{db: db, stamp: "never"}
+	return w, w.reload(ctx)
+}
+
+// reload rebuilds the index if the configuration changed since it was built.
+func (w *areaWatcher) reload(ctx context.Context) error {
+	s, err := w.db.ConfigStamp(ctx)
+	if err != nil || s == w.stamp {
+		return err
+	}
+	idx, err := w.db.LoadAreaIndex(ctx)
+	if err != nil {
+		return err
+	}
+	w.cur.Store(idx)
+	w.stamp = s
+	return nil
 }
 
 // addUser adds a member of staff from the command line. The password is read from a file
