@@ -225,7 +225,29 @@ func (db *DB) timeKey(col, groupBy string, loc *time.Location, from, to time.Tim
 }
 
 // Stats computes a city's KPIs over a period, per group and for the whole city.
+//
+// On PostgreSQL the queries run in one read-only transaction: every figure is read from the
+// same snapshot, so they agree with each other even while cases change; and with the memory
+// to sort a year of a large city's times for the percentiles in memory rather than on disk.
 func (db *DB) Stats(ctx context.Context, q StatsQuery) (*Stats, error) {
+	if db.dialect != Postgres {
+		return db.stats(ctx, q)
+	}
+	var out *Stats
+	err := db.InTx(ctx, func(tx *DB) error {
+		for _, set := range []string{"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", "SET LOCAL work_mem = '64MB'"} {
+			if err := tx.q(ctx).Exec(set).Error; err != nil {
+				return err
+			}
+		}
+		var err error
+		out, err = tx.stats(ctx, q)
+		return err
+	})
+	return out, err
+}
+
+func (db *DB) stats(ctx context.Context, q StatsQuery) (*Stats, error) {
 	j, err := db.Jurisdiction(ctx, q.JurisdictionID)
 	if err != nil {
 		return nil, err
