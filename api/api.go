@@ -10,6 +10,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -34,6 +35,15 @@ type Config struct {
 	Logger    *slog.Logger
 	// Checks are the readiness checks of /readyz, by dependency name.
 	Checks map[string]func(context.Context) error
+	// SoftChecks are dependencies /readyz reports by name without failing on them: the API
+	// goes on without them (Redis, for the API alone: the outbox keeps the work, the rate
+	// limits let requests through).
+	SoftChecks map[string]func(context.Context) error
+	// AccessLog logs one line per request (method, route, status, time, request id).
+	AccessLog bool
+	// QueueDashboard is the Asynq dashboard, mounted at /admin/queues for administrators;
+	// nil for none.
+	QueueDashboard http.Handler
 	// Metrics is where request metrics are registered; nil for a private registry.
 	Metrics *prometheus.Registry
 	Now     func() time.Time
@@ -66,6 +76,7 @@ func New(cfg Config) *fiber.App {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Logger = slog.New(models.RequestIDHandler(cfg.Logger.Handler()))
 	if cfg.MaxPhotoBytes <= 0 {
 		cfg.MaxPhotoBytes = 20 << 20
 	}

@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -37,10 +39,35 @@ func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
 	return m
 }
 
-// observe times every request by its route pattern (not its path, which would make one
-// series per case id).
+// headerRequestID names a request across the logs of every process it touches.
+const headerRequestID = "X-Request-ID"
+
+// requestID is the caller's X-Request-ID when it is a sensible one (a proxy's or a
+// client's: letters, digits and ._:- up to 128), else a new one.
+func requestID(c *fiber.Ctx) string {
+	id := c.Get(headerRequestID)
+	if len(id) == 0 || len(id) > 128 {
+		return models.NewID()
+	}
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-", r)
+		if !ok {
+			return models.NewID()
+		}
+	}
+	return id
+}
+
+// observe is the first middleware of every request: it gives the request its id (echoed in
+// X-Request-ID, carried in the context into the log lines and the outbox rows, and from
+// there into the tasks the request causes), times it by its route pattern (not its path,
+// which would make one series per case id), and logs one line for it.
 func (s *Server) observe(c *fiber.Ctx) error {
 	start := time.Now()
+	id := requestID(c)
+	c.Set(headerRequestID, id)
+	ctx := models.WithRequestID(c.UserContext(), id)
+	c.SetUserContext(ctx)
 	err := c.Next()
 	status := c.Response().StatusCode()
 	if err != nil {
@@ -49,13 +76,29 @@ func (s *Server) observe(c *fiber.Ctx) error {
 			status = fe.Code
 		}
 	}
-	s.metrics.duration.WithLabelValues(c.Method(), c.Route().Path, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	route := c.Route().Path
+	s.metrics.duration.WithLabelValues(c.Method(), route, strconv.Itoa(status)).Observe(took.Seconds())
+	if !s.cfg.AccessLog {
+		return err
+	}
+	// The path without its query: signed links carry their signature there.
+	s.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", c.Method()), slog.String("route", route),
+		slog.String("path", c.Path()), slog.Int("status", status), slog.Float64("ms", float64(took.Microseconds())/1000))
 	return err
 }
 
 func (s *Server) metricsHandler() fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	// A collector that fails (the database or Redis away) is logged and left out; the rest
+	// of the metrics are still served, so a scrape shows what it can.
+	return adaptor.HTTPHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError, ErrorLog: slogPrinter{s.log}}))
 }
+
+// slogPrinter lets promhttp log through slog.
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) { p.l.Warn("metrics: " + strings.TrimSpace(fmt.Sprintln(v...))) }
 
 // healthz says the process is alive (GET /healthz).
 func (s *Server) healthz(c *fiber.Ctx) error {
@@ -66,17 +109,24 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 // sends traffic elsewhere until it is back.
 func (s *Server) readyz(c *fiber.Ctx) error {
 	h := Health{Status: "ok", Checks: map[string]string{}}
-	for name, check := range s.cfg.Checks {
-		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
-		err := check(ctx)
-		cancel()
-		if err != nil {
-			h.Status = "unavailable"
-			h.Checks[name] = "unavailable"
-			s.log.Warn("readiness check failed", "check", name, "err", err)
-			continue
+	for _, set := range []struct {
+		checks map[string]func(context.Context) error
+		hard   bool
+	}{{s.cfg.Checks, true}, {s.cfg.SoftChecks, false}} {
+		for name, check := range set.checks {
+			ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+			err := check(ctx)
+			cancel()
+			if err != nil {
+				if set.hard {
+					h.Status = "unavailable"
+				}
+				h.Checks[name] = "unavailable"
+				s.log.WarnContext(c.UserContext(), "readiness check failed", "check", name, "required", set.hard, "err", err)
+				continue
+			}
+			h.Checks[name] = "ok"
 		}
-		h.Checks[name] = "ok"
 	}
 	if h.Status != "ok" {
 		c.Set(fiber.HeaderRetryAfter, "5")

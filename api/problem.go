@@ -61,10 +61,10 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if p.Status == http.StatusServiceUnavailable {
 		// A dependency is away; the detail of why stays in the log.
 		c.Set(fiber.HeaderRetryAfter, "5")
-		s.log.Warn("unavailable", "path", c.Path(), "err", err)
+		s.log.WarnContext(c.UserContext(), "unavailable", "path", c.Path(), "err", err)
 	}
 	if p.Status == http.StatusInternalServerError {
-		s.log.Error("internal error", "method", c.Method(), "path", c.Path(), "err", err)
+		s.log.ErrorContext(c.UserContext(), "internal error", "method", c.Method(), "path", c.Path(), "err", err)
 	}
 	discardBody(c)
 	c.Set(fiber.HeaderContentType, "application/problem+json")

@@ -808,7 +808,8 @@ func (db *DB) ReporterCases(ctx context.Context, reporterID, cursor string, limi
 }
 
 // addOutbox writes a task for the relay in the current transaction. Its payload carries the
-// outbox id, which is also the task id, so the task can mark its row done.
+// outbox id, which is also the task id, so the task can mark its row done; the row keeps the
+// request id ctx carries, so the task's log lines can name the request that caused it.
 func (db *DB) addOutbox(ctx context.Context, id, taskType string, payload any, processAt, now time.Time) error {
 	b, err := json.Marshal(payload)
 	if err != nil {
@@ -817,6 +818,6 @@ func (db *DB) addOutbox(ctx context.Context, id, taskType string, payload any, p
 	now = now.UTC()
 	return db.q(ctx).Create(&Outbox{
 		ID: id, TaskType: taskType, Payload: string(b),
-		ProcessAt: processAt.UTC(), NextAttemptAt: now, CreatedAt: now,
+		ProcessAt: processAt.UTC(), NextAttemptAt: now, CreatedAt: now, RequestID: RequestID(ctx),
 	}).Error
 }

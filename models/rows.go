@@ -256,6 +256,8 @@ type Outbox struct {
 	DoneAt        *time.Time
 	Attempts      int
 	CreatedAt     time.Time
+	// RequestID is the HTTP request that caused the task (migration 10), for the logs.
+	RequestID string
 }
 
 // TableName keeps GORM from pluralising the table name.

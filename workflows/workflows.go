@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/city-eyes/cityeyes/models"
 	"github.com/city-eyes/cityeyes/notifications"
@@ -44,12 +45,20 @@ type Config struct {
 	Lease time.Duration
 	// Concurrency is the number of tasks run at once (default 10).
 	Concurrency int
+	// ShutdownTimeout is how long tasks in flight may take to finish once Run's context is
+	// cancelled (default 10 s); tasks still running then are handed back to the queue.
+	ShutdownTimeout time.Duration
+	// MetricsRefresh is how often at most the metrics read from the database are read
+	// again (default 10 s); see RegisterMetrics.
+	MetricsRefresh time.Duration
 }
 
 // Worker runs the relay and the task handlers.
 type Worker struct {
-	cfg    Config
-	client *asynq.Client
+	cfg       Config
+	client    *asynq.Client
+	metrics   *metrics
+	inspector *asynq.Inspector // set by RegisterMetrics
 }
 
 // New builds a worker from its configuration.
@@ -69,7 +78,23 @@ func New(cfg Config) *Worker {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Worker{cfg: cfg, client: asynq.NewClient(cfg.Redis)}
+	cfg.Logger = slog.New(models.RequestIDHandler(cfg.Logger.Handler()))
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.MetricsRefresh <= 0 {
+		cfg.MetricsRefresh = 10 * time.Second
+	}
+	m := newMetrics()
+	if cfg.Push != nil {
+		cfg.Push = countingSender{Sender: cfg.Push, pushes: m.pushes}
+	}
+	return &Worker{cfg: cfg, client: asynq.NewClient(cfg.Redis), metrics: m}
+}
+
+// RegisterMetrics adds the workers' metrics to reg (see ops.go).
+func (w *Worker) RegisterMetrics(reg prometheus.Registerer) error {
+	return w.registerMetrics(reg, w.cfg.MetricsRefresh)
 }
 
 // Run runs the relay and the task server until ctx is cancelled, then lets tasks in flight
@@ -77,7 +102,7 @@ func New(cfg Config) *Worker {
 func (w *Worker) Run(ctx context.Context) error {
 	srv := asynq.NewServer(w.cfg.Redis, asynq.Config{
 		Concurrency:     w.cfg.Concurrency,
-		ShutdownTimeout: 10 * time.Second,
+		ShutdownTimeout: w.cfg.ShutdownTimeout,
 		// A report should be routed well within a second of its acceptance; Asynq's
 		// default is to look for new tasks once a second when the queues are empty.
 		TaskCheckInterval:        50 * time.Millisecond,
@@ -108,12 +133,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-ctx.Done()
 	<-relayDone
 	srv.Shutdown()
+	if w.inspector != nil {
+		_ = w.inspector.Close()
+	}
 	return w.client.Close()
 }
 
 // Mux maps each task type to its handler.
 func (w *Worker) Mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
+	mux.Use(w.observeTask)
 	mux.HandleFunc(models.TaskRoute, w.handleRoute)
 	mux.HandleFunc(models.TaskNotify, w.handleNotify)
 	mux.HandleFunc(models.TaskTimer, w.handleTimer)
@@ -184,7 +213,11 @@ func (w *Worker) relay(ctx context.Context) {
 // RelayOnce hands over one batch of due outbox rows and says how many it handed over.
 func (w *Worker) RelayOnce(ctx context.Context) (int, error) {
 	return w.cfg.DB.ClaimOutbox(ctx, w.cfg.Now(), 100, w.cfg.Lease, func(o models.Outbox) error {
-		task := asynq.NewTask(o.TaskType, []byte(o.Payload))
+		var headers map[string]string
+		if o.RequestID != "" {
+			headers = map[string]string{headerRequestID: o.RequestID}
+		}
+		task := asynq.NewTaskWithHeaders(o.TaskType, []byte(o.Payload), headers)
 		_, err := w.client.EnqueueContext(ctx, task, asynq.TaskID(o.ID), asynq.ProcessAt(o.ProcessAt), asynq.MaxRetry(20))
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			return nil // still queued from an earlier hand-over
@@ -227,7 +260,7 @@ func (w *Worker) handleRoute(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	w.cfg.Logger.Info("case routed", "case", c.Number, "status", ev.ToStatus, "event", ev.ID)
+	w.cfg.Logger.InfoContext(ctx, "case routed", "case", c.Number, "status", ev.ToStatus, "event", ev.ID)
 	return nil
 }
 
@@ -322,7 +355,7 @@ func (w *Worker) handleTimer(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	w.cfg.Logger.Info("case timer", "case", c.Number, "kind", p.Kind, "event", ev.ID)
+	w.cfg.Logger.InfoContext(ctx, "case timer", "case", c.Number, "kind", p.Kind, "event", ev.ID)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/city-eyes/cityeyes/api"
 )
@@ -34,6 +35,12 @@ type config struct {
 	// Limits are the API's write rate limits, per minute (CITYEYES_LIMIT_*; 0 keeps the
 	// default): a load test from one address needs them raised.
 	Limits api.Limits
+	// MetricsAddr is where a worker alone serves /metrics, /healthz and /readyz ("" for
+	// nowhere); serve and api serve them on Addr.
+	MetricsAddr string
+	// ShutdownTimeout bounds how long requests and tasks in flight may take to finish
+	// after SIGTERM.
+	ShutdownTimeout time.Duration
 }
 
 // loadConfig reads the configuration. Secrets may come from NAME_FILE instead of NAME, as
@@ -101,7 +108,20 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.Demo, err = boolean("CITYEYES_DEMO", true); err != nil {
 		return nil, err
 	}
-	c.LogJSON = get("CITYEYES_LOG_FORMAT", "text") == "json"
+	switch f := get("CITYEYES_LOG_FORMAT", "text"); f {
+	case "json", "text":
+		c.LogJSON = f == "json"
+	default:
+		return nil, fmt.Errorf("CITYEYES_LOG_FORMAT=%q: want json or text", f)
+	}
+	c.MetricsAddr = get("CITYEYES_METRICS_ADDR", "")
+	if v := get("CITYEYES_SHUTDOWN_TIMEOUT", "25s"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("CITYEYES_SHUTDOWN_TIMEOUT=%q: want a positive duration such as 25s", v)
+		}
+		c.ShutdownTimeout = d
+	}
 	for name, dst := range map[string]*int{
 		"CITYEYES_LIMIT_WRITES_PER_USER": &c.Limits.WritesPerUser, "CITYEYES_LIMIT_WRITES_PER_IP": &c.Limits.WritesPerIP,
 		"CITYEYES_LIMIT_REPORTS_PER_USER": &c.Limits.ReportsPerUser, "CITYEYES_LIMIT_DEVICES_PER_IP": &c.Limits.DevicesPerIP,

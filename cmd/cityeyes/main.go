@@ -25,8 +25,15 @@ import (
 )
 
 func main() {
+	// SIGTERM or SIGINT starts a graceful stop: no new requests or tasks are taken, those
+	// in flight finish within CITYEYES_SHUTDOWN_TIMEOUT, then the process exits 0. A second
+	// signal ends it at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "cityeyes:", err)
 		os.Exit(1)

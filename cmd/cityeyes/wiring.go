@@ -48,11 +48,13 @@ func openDB(ctx context.Context, cfg *config) (*models.DB, error) {
 	return db, nil
 }
 
+// newLogger logs to stderr, as JSON with CITYEYES_LOG_FORMAT=json; every line logged with a
+// request's context names its request_id.
 func newLogger(cfg *config) *slog.Logger {
 	if cfg.LogJSON {
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		return slog.New(models.RequestIDHandler(slog.NewJSONHandler(os.Stderr, nil)))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	return slog.New(models.RequestIDHandler(slog.NewTextHandler(os.Stderr, nil)))
 }
 
 func migrate(ctx context.Context, cfg *config, stdout io.Writer) error {
@@ -192,6 +194,10 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, withAPI, withWork
 	errs := make(chan error, 2)
 	running := 0
 	checks := map[string]func(context.Context) error{"database": db.Ping}
+	soft := map[string]func(context.Context) error{}
+	// One registry for the process: served at the API's /metrics, or for a worker alone at
+	// CITYEYES_METRICS_ADDR.
+	reg := prometheus.NewRegistry()
 
 	// One Redis for the process: the workers' queue, and the API's rate limits.
 	redisOpt, stopRedis, err := redisConn(ctx, cfg)
@@ -201,10 +207,14 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, withAPI, withWork
 	defer stopRedis()
 	rc := redisOpt.MakeRedisClient().(redis.UniversalClient)
 	defer rc.Close()
-	if withWorker {
+	redisCheck := func(ctx context.Context) error { return rc.Ping(ctx).Err() }
+	if !withWorker {
 		// The API goes on without Redis (the outbox keeps the work; rate limits let
 		// requests through), so only the workers are unready without it.
-		checks["redis"] = func(ctx context.Context) error { return rc.Ping(ctx).Err() }
+		soft["redis"] = redisCheck
+	}
+	if withWorker {
+		checks["redis"] = redisCheck
 		push, err := pushSender(ctx, cfg)
 		if err != nil {
 			return err
@@ -213,11 +223,21 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, withAPI, withWork
 		if err != nil {
 			return err
 		}
-		w := workflows.New(workflows.Config{DB: db, Redis: redisOpt, Store: store, Push: push, Logger: log})
+		checks["storage"] = store.Ping
+		w := workflows.New(workflows.Config{DB: db, Redis: redisOpt, Store: store, Push: push, Logger: log,
+			ShutdownTimeout: cfg.ShutdownTimeout})
+		if err := w.RegisterMetrics(reg); err != nil {
+			return err
+		}
 		running++
 		go func() { errs <- w.Run(ctx) }()
 		if !withAPI {
 			fmt.Fprintln(stdout, "City Eyes worker running")
+		}
+		if !withAPI && cfg.MetricsAddr != "" {
+			running++
+			go func() { errs <- serveMetrics(ctx, cfg, reg, checks, log) }()
+			fmt.Fprintf(stdout, "City Eyes worker metrics on http://%s/metrics\n", cfg.MetricsAddr)
 		}
 	}
 	if withAPI {
@@ -230,13 +250,19 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, withAPI, withWork
 		if err != nil {
 			return err
 		}
+		dashboard, closeDashboard := queueDashboard(cfg, redisOpt, withWorker)
+		defer closeDashboard()
 		app := api.New(api.Config{DB: db, Store: store, Files: files, Areas: areas, JWTSecret: cfg.JWTSecret,
-			Logger: log, Checks: checks, Metrics: prometheus.NewRegistry(), Limiter: redis_rate.NewLimiter(rc), Limits: cfg.Limits})
+			Logger: log, Checks: checks, SoftChecks: soft, Metrics: reg, Limiter: redis_rate.NewLimiter(rc),
+			QueueDashboard: dashboard, AccessLog: true, Limits: cfg.Limits})
 		running++
 		go func() { errs <- app.Listen(cfg.Addr) }()
 		go func() {
 			<-ctx.Done()
-			_ = app.ShutdownWithTimeout(20 * time.Second)
+			// Stop accepting, let the requests in flight finish, then close.
+			if err := app.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil {
+				log.Warn("requests still in flight at the shutdown deadline were cut off", "err", err)
+			}
 		}()
 		fmt.Fprintf(stdout, "City Eyes listening on http://%s\n", cfg.Addr)
 	}
