@@ -77,13 +77,14 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		}
 	}
 	took := time.Since(start)
-	route := c.Route().Path
-	s.metrics.duration.WithLabelValues(c.Method(), route, strconv.Itoa(status)).Observe(took.Seconds())
+	// Copies: Fiber reuses the buffers its strings point into, and a label value is kept.
+	method, route := strings.Clone(c.Method()), strings.Clone(c.Route().Path)
+	s.metrics.duration.WithLabelValues(method, route, strconv.Itoa(status)).Observe(took.Seconds())
 	if !s.cfg.AccessLog {
 		return err
 	}
 	// The path without its query: signed links carry their signature there.
-	s.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", c.Method()), slog.String("route", route),
+	s.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", method), slog.String("route", route),
 		slog.String("path", c.Path()), slog.Int("status", status), slog.Float64("ms", float64(took.Microseconds())/1000))
 	return err
 }

@@ -30,8 +30,14 @@ func RequestID(ctx context.Context) string {
 
 // RequestIDHandler wraps a log handler so that every line logged with a context carrying a
 // request id (slog's InfoContext and friends) names it as request_id: the API's lines of a
-// request and the workers' lines of the tasks it caused can be found together.
-func RequestIDHandler(h slog.Handler) slog.Handler { return requestIDHandler{h} }
+// request and the workers' lines of the tasks it caused can be found together. A handler
+// wrapped already is returned as it is, so wrapping twice names the id once.
+func RequestIDHandler(h slog.Handler) slog.Handler {
+	if _, ok := h.(requestIDHandler); ok {
+		return h
+	}
+	return requestIDHandler{h}
+}
 
 type requestIDHandler struct{ slog.Handler }
 

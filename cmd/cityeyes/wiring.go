@@ -256,13 +256,23 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, withAPI, withWork
 			Logger: log, Checks: checks, SoftChecks: soft, Metrics: reg, Limiter: redis_rate.NewLimiter(rc),
 			QueueDashboard: dashboard, AccessLog: true, Limits: cfg.Limits})
 		running++
-		go func() { errs <- app.Listen(cfg.Addr) }()
+		drained := make(chan struct{})
 		go func() {
 			<-ctx.Done()
 			// Stop accepting, let the requests in flight finish, then close.
 			if err := app.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil {
 				log.Warn("requests still in flight at the shutdown deadline were cut off", "err", err)
 			}
+			close(drained)
+		}()
+		go func() {
+			err := app.Listen(cfg.Addr)
+			if err == nil {
+				// Listen returns as soon as the listener is closed; the requests in flight
+				// are still being answered until the shutdown above is done.
+				<-drained
+			}
+			errs <- err
 		}()
 		fmt.Fprintf(stdout, "City Eyes listening on http://%s\n", cfg.Addr)
 	}
