@@ -9,6 +9,7 @@
 //	cityeyes config export [-jurisdiction ID]
 //	                           write a city's whole configuration (YAML) to stdout
 //	cityeyes user add ...      add a member of staff (see `cityeyes user add -h`)
+//	cityeyes healthcheck       exit 0 when this container's process answers /healthz
 //
 // Configuration comes from CITYEYES_* environment variables (see config.go). With none set,
 // everything runs embedded: SQLite under ./data, an in-process Redis-compatible server, the
@@ -73,8 +74,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("usage: cityeyes user add -jurisdiction ID -email E -role R [-department CODE] [-name N] -password-file F")
 		}
 		return addUser(ctx, cfg, args[1:], stdout)
+	case "healthcheck":
+		return healthcheck(ctx, cfg, stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: cityeyes [serve|api|worker|migrate|config apply FILE|config export [-jurisdiction ID]|user add ...]")
+		fmt.Fprintln(stdout, "usage: cityeyes [serve|api|worker|migrate|config apply FILE|config export [-jurisdiction ID]|user add ...|healthcheck]")
 		return nil
 	}
 	return fmt.Errorf("unknown command %q: want serve, api, worker, migrate or config apply FILE", cmd)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -60,6 +63,43 @@ func serveMetrics(ctx context.Context, cfg *config, reg *prometheus.Registry, ch
 		return nil
 	}
 	return err
+}
+
+// healthcheck asks the process of this container whether it is alive, for a container
+// image without a shell or curl (HEALTHCHECK CMD ["cityeyes", "healthcheck"]): /healthz on
+// CITYEYES_ADDR (serve, api) or else on CITYEYES_METRICS_ADDR (a worker). It succeeds when
+// either answers 200.
+func healthcheck(ctx context.Context, cfg *config, stdout io.Writer) error {
+	var errs []error
+	for _, addr := range []string{cfg.Addr, cfg.MetricsAddr} {
+		if addr == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			continue
+		}
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "127.0.0.1" // listening on every address: this container's own
+		}
+		url := "http://" + net.JoinHostPort(host, port) + "/healthz"
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		req, _ := http.NewRequestWithContext(cctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		cancel()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			fmt.Fprintln(stdout, url, "ok")
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %s", url, resp.Status))
+	}
+	return fmt.Errorf("healthcheck: %w", errors.Join(errs...))
 }
 
 func writeHealth(w http.ResponseWriter, code int, v any) {

@@ -180,6 +180,21 @@ func TestMetricsAndRequestIDs(t *testing.T) {
 	metricsAddr := testenv.FreeAddr(t)
 	worker := in.launch("worker", map[string]string{"CITYEYES_METRICS_ADDR": metricsAddr}, "http://"+metricsAddr+"/readyz", "worker")
 
+	// The image's HEALTHCHECK: the API's port, or a worker's metrics port, or neither.
+	free := testenv.FreeAddr(t)
+	for _, c := range []struct {
+		addr, metrics string
+		ok            bool
+	}{{in.env["CITYEYES_ADDR"], "", true}, {free, metricsAddr, true}, {"0.0.0.0:" + strings.Split(in.env["CITYEYES_ADDR"], ":")[1], "", true}, {free, "", false}} {
+		env := maps.Clone(in.env)
+		env["CITYEYES_ADDR"], env["CITYEYES_METRICS_ADDR"] = c.addr, c.metrics
+		var out bytes.Buffer
+		err := run(t.Context(), []string{"healthcheck"}, func(k string) string { return env[k] }, &out)
+		if (err == nil) != c.ok {
+			t.Fatalf("healthcheck of %s and %q: %v, want ok %v", c.addr, c.metrics, err, c.ok)
+		}
+	}
+
 	var ready struct{ Checks map[string]string }
 	in.must(in.call("GET", "/readyz", "", nil, &ready), 200)
 	resp, err := http.Get("http://" + metricsAddr + "/readyz")
