@@ -11,7 +11,7 @@
 #   embedded      only the embedded test run (no installs, no servers)
 #   fuzz          each fuzz target for FUZZTIME (default 60s), embedded, one at a time
 #   lint          gofmt check + go vet
-#   tools         only install what is missing (postgresql, redis-server, minio)
+#   tools         only install what is missing (postgresql, redis-server, chromium, minio)
 #   servers       install tools, start servers, print `export ...` lines on
 #                 stdout and leave the servers running (for a developer:
 #                 eval "$(make -s servers)")
@@ -149,6 +149,15 @@ find_pg_bin() {
   return 1
 }
 
+# Debian's chromium runs the dashboard's browser test (cmd/cityeyes); the test runs get its
+# path as CITYEYES_TEST_CHROMIUM. Without the variable (a plain `go test`) that test skips.
+CHROMIUM_BIN=''
+find_chromium() {
+  CHROMIUM_BIN=$(command -v chromium || true)
+  [[ -z $CHROMIUM_BIN && -x /usr/bin/chromium ]] && CHROMIUM_BIN=/usr/bin/chromium
+  [[ -n $CHROMIUM_BIN ]]
+}
+
 find_redis() {
   REDIS_BIN=$(command -v redis-server || true)
   [[ -z $REDIS_BIN && -x /usr/bin/redis-server ]] && REDIS_BIN=/usr/bin/redis-server
@@ -203,6 +212,8 @@ ensure_tools() {
   local pkgs=()
   find_pg_bin || pkgs+=(postgresql)
   find_redis || pkgs+=(redis-server)
+  # fonts-liberation: text in the dashboard's screenshots (only recommended by chromium).
+  find_chromium && [[ -d /usr/share/fonts/truetype/liberation ]] || pkgs+=(chromium fonts-liberation)
   # Go downloads modules over HTTPS; a minimal Debian image has no CA bundle.
   if command -v dpkg >/dev/null && ! dpkg -s ca-certificates >/dev/null 2>&1; then
     pkgs+=(ca-certificates)
@@ -211,12 +222,14 @@ ensure_tools() {
     apt_install "${pkgs[@]}"
     find_pg_bin || die "postgresql installed but no initdb/pg_ctl/postgres found under /usr/lib/postgresql/*/bin"
     find_redis || die "redis-server installed but not found"
+    find_chromium || die "chromium installed but not found"
   fi
   ensure_postgres_user
   ensure_minio
   log "go:       $("$GO" version)"
   log "postgres: $("$PG_BIN/postgres" --version) ($PG_BIN)"
   log "redis:    $("$REDIS_BIN" --version | cut -d' ' -f1-3) ($REDIS_BIN)"
+  log "chromium: $("$CHROMIUM_BIN" --version 2>/dev/null) ($CHROMIUM_BIN)"
   log "minio:    $MINIO_BIN ($MINIO_VERSION)"
 }
 
@@ -553,11 +566,15 @@ stop_child() {
 }
 
 # `env` arguments that remove every CITYEYES_TEST_* variable, so the
-# embedded run really uses the embedded defaults.
+# embedded run really uses the embedded defaults; the browser, which is no
+# server, is then set again for both runs.
 clear_test_env() {
   local v
   ENV_ARGS=()
   for v in $(compgen -e | grep '^CITYEYES_TEST_' || true); do ENV_ARGS+=(-u "$v"); done
+  [[ -n $CHROMIUM_BIN ]] || find_chromium || true
+  [[ -n $CHROMIUM_BIN ]] && ENV_ARGS+=("CITYEYES_TEST_CHROMIUM=$CHROMIUM_BIN")
+  return 0
 }
 
 check_gofmt() {

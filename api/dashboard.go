@@ -89,21 +89,29 @@ type AreaProperties struct {
 	Name string `json:"name"`
 }
 
-// AreaCollection is a city's areas as a GeoJSON FeatureCollection.
+// AreaCollection is a city's areas as a GeoJSON FeatureCollection. The city itself is a
+// foreign member (RFC 7946, section 6.1), which GeoJSON readers ignore.
 type AreaCollection struct {
-	Type     string        `json:"type"`
-	Features []AreaFeature `json:"features"`
+	Type         string          `json:"type"`
+	Jurisdiction JurisdictionRef `json:"jurisdiction"`
+	Features     []AreaFeature   `json:"features"`
 }
 
 // listAreas answers the caller's city's areas as GeoJSON (GET /v1/areas), for maps. The
 // answer changes only when the city is configured again, so clients may keep it for a few
 // minutes and then revalidate it by its ETag.
 func (s *Server) listAreas(c *fiber.Ctx) error {
-	areas, err := s.db.JurisdictionAreas(c.UserContext(), caller(c).JurisdictionID)
+	ctx := c.UserContext()
+	j, err := s.db.Jurisdiction(ctx, caller(c).JurisdictionID)
 	if err != nil {
 		return err
 	}
-	out := AreaCollection{Type: "FeatureCollection", Features: make([]AreaFeature, 0, len(areas))}
+	areas, err := s.db.JurisdictionAreas(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	out := AreaCollection{Type: "FeatureCollection", Jurisdiction: JurisdictionRef{ID: j.ID, Name: j.Name},
+		Features: make([]AreaFeature, 0, len(areas))}
 	for _, a := range areas {
 		geom := json.RawMessage(a.Geometry)
 		if !json.Valid(geom) {

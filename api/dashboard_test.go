@@ -94,8 +94,9 @@ func TestAreas(t *testing.T) {
 	h := newHarness(t)
 	testenv.Apply(t, h.db, testenv.OtherCityYAML)
 	type fc struct {
-		Type     string `json:"type"`
-		Features []struct {
+		Type         string          `json:"type"`
+		Jurisdiction JurisdictionRef `json:"jurisdiction"`
+		Features     []struct {
 			Type       string `json:"type"`
 			ID         string `json:"id"`
 			Properties struct {
@@ -110,12 +111,13 @@ func TestAreas(t *testing.T) {
 	}
 	cases := []struct {
 		who, email, password string
+		city                 string
 		want                 []string // code=name
 	}{
-		{"handler", "roads@test.example", "roads-pass", []string{"east=East", "west=West"}},
-		{"supervisor", "boss@test.example", "boss-pass", []string{"east=East", "west=West"}},
-		{"administrator", "admin@test.example", "admin-pass", []string{"east=East", "west=West"}},
-		{"supervisor of another city", "boss@other.example", "other-boss", []string{"centre=Centre"}},
+		{"handler", "roads@test.example", "roads-pass", "testville", []string{"east=East", "west=West"}},
+		{"supervisor", "boss@test.example", "boss-pass", "testville", []string{"east=East", "west=West"}},
+		{"administrator", "admin@test.example", "admin-pass", "testville", []string{"east=East", "west=West"}},
+		{"supervisor of another city", "boss@other.example", "other-boss", "otherville", []string{"centre=Centre"}},
 	}
 	for _, c := range cases {
 		t.Run(c.who, func(t *testing.T) {
@@ -142,8 +144,8 @@ func TestAreas(t *testing.T) {
 				}
 			}
 			slices.Sort(codes)
-			if got.Type != "FeatureCollection" || !slices.Equal(codes, c.want) {
-				t.Fatalf("got %s %v, want %v", got.Type, codes, c.want)
+			if got.Type != "FeatureCollection" || got.Jurisdiction.ID != c.city || !slices.Equal(codes, c.want) {
+				t.Fatalf("got %s of %+v: %v, want %s: %v", got.Type, got.Jurisdiction, codes, c.city, c.want)
 			}
 
 			resp, body = h.do("GET", "/v1/areas", tok, nil, "", "If-None-Match", resp.Header.Get("ETag"))

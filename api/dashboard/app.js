@@ -31,8 +31,12 @@ const nf = new Intl.NumberFormat("en");
 const none = (v) => v === null || v === undefined;
 const count = (v) => (none(v) ? "—" : nf.format(v));
 const pct = (v) => (none(v) ? "—" : `${Math.round(v * 100)}%`);
-const hours = (v) => (none(v) ? "—" : v < 48 ? `${v.toFixed(1)} h` : `${(v / 24).toFixed(1)} d`);
-const stars = (v) => (none(v) ? "—" : `${v.toFixed(1)} / 5`);
+// one rounds half up to one decimal, the same way in every browser (toFixed alone rounds
+// the exact binary value, which differs from the half-up a reader expects).
+const one = (v) => (Math.round(v * 10) / 10).toFixed(1);
+const hours = (v) => (none(v) ? "—" : v < 48 ? `${one(v)} h` : `${one(v / 24)} d`);
+const rating = (v) => (none(v) ? "—" : one(v));
+const stars = (v) => (none(v) ? "—" : `${one(v)} / 5`);
 const dateTime = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
 const when = (s) => (s ? dateTime.format(new Date(s)) : "—");
 const dayMonth = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", timeZone: "UTC" });
@@ -187,6 +191,7 @@ async function load() {
     if (!state.areas) {
       state.areas = await get("/v1/areas");
       state.areaNames = new Map(state.areas.features.map((f) => [f.properties.code, f.properties.name]));
+      if (state.areas.jurisdiction) $("#jurisdiction").textContent = `· ${state.areas.jurisdiction.name}`;
     }
     if (state.mode !== "queue") {
       try {
@@ -219,7 +224,7 @@ async function loadStats(ticket) {
     get("/v1/stats/breaching?within_hours=24"),
     get(`/v1/stats/hotspots?${qs({ ...period, by: "area", limit: 8 })}`),
     get(`/v1/stats/hotspots?${qs({ ...period, by: "category", limit: 8 })}`),
-    get("/v1/exports/cases.geojson?status=open"),
+    openCases(),
   ]);
   if (ticket !== state.loading) return;
   for (const s of document.querySelectorAll(".supervisor-only")) s.hidden = false;
@@ -228,11 +233,11 @@ async function loadStats(ticket) {
   const t = byDept.total;
   renderTiles([
     { kpi: "received", label: "Received", value: t.received, text: count(t.received), sub: `${count(t.dispatched)} dispatched` },
-    { kpi: "closed", label: "Closed", value: t.closed, text: count(t.closed), sub: `closure ${pct(t.closure_rate)} · rework ${pct(t.rework_rate)}` },
-    { kpi: "backlog", label: "Open backlog", value: t.backlog, text: count(t.backlog), sub: "at the end of the period" },
+    { kpi: "closed", label: "Closed", value: t.closed, text: count(t.closed), sub: `closure rate ${pct(t.closure_rate)}` },
+    { kpi: "backlog", label: "Open backlog", value: t.backlog, text: count(t.backlog), sub: "open at period end" },
     { kpi: "overdue", label: "Overdue now", value: t.overdue, text: count(t.overdue), sub: `${count(breaching.cases.length)} due within 24 h`, tone: t.overdue > 0 ? "bad" : "good" },
     { kpi: "on_time_rate", label: "On-time closure", value: t.on_time_rate, text: pct(t.on_time_rate), sub: `${count(t.closed_on_time)} of ${count(t.due)} due`, tone: rateTone(t.on_time_rate) },
-    { kpi: "hours_to_close_p50", label: "Median time to close", value: t.hours_to_close_p50, text: hours(t.hours_to_close_p50), sub: `90th percentile ${hours(t.hours_to_close_p90)}` },
+    { kpi: "hours_to_close_p50", label: "Time to close", value: t.hours_to_close_p50, text: hours(t.hours_to_close_p50), sub: `median · p90 ${hours(t.hours_to_close_p90)}` },
     { kpi: "hours_to_first_response_p50", label: "First response", value: t.hours_to_first_response_p50, text: hours(t.hours_to_first_response_p50), sub: "median" },
     { kpi: "satisfaction", label: "Satisfaction", value: t.satisfaction, text: stars(t.satisfaction), sub: `${count(t.ratings)} ratings` },
   ]);
@@ -243,36 +248,57 @@ async function loadStats(ticket) {
   renderDepartments(byDept);
   renderBars($("#hot-areas"), hotAreas.items);
   renderBars($("#hot-categories"), hotCats.items);
-  const now = Date.now();
   renderList($("#list-overdue"), overdue.cases, (c) => h("span", { class: "when late" }, `${hours(c.hours_overdue)} late`));
   $("#overdue-count").textContent = count(t.overdue);
   renderList($("#list-breaching"), breaching.cases, (c) => h("span", { class: "when soon" }, `in ${hours(c.hours_left)}`));
   $("#breaching-count").textContent = count(breaching.cases.length);
-  const cases = open.features
-    .filter((f) => f.geometry && f.geometry.type === "Point")
-    .map((f) => {
-      const p = f.properties || {};
-      const late = !!p.due_at && Date.parse(p.due_at) < now;
-      return {
-        id: p.id, number: p.number, lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1], overdue: late,
-        tip: `${p.number} · ${words(p.category)} · ${words(p.status)}${late ? " · overdue" : ""}`,
-      };
-    });
-  drawMap(cases);
+  drawMap(open.cases, open.source);
   $("#generated").textContent = `Figures computed ${when(byDept.generated_at)} for ${when(byDept.from)} – ${when(byDept.to)}.`;
+}
+
+// openCases reads the city's open cases for the map from the export (one streamed
+// answer, however many), or, where the export is not there, from the work queue.
+async function openCases() {
+  const now = Date.now();
+  let fc;
+  try {
+    fc = await get("/v1/exports/cases.geojson?status=open");
+  } catch (err) {
+    if (!(err instanceof Problem && (err.status === 404 || err.status === 403))) throw err;
+    const items = await queuePages({ status: "submitted,dispatched,triage,accepted,in_progress,resolved" });
+    return { source: "queue", cases: items.map((c) => mapCase(c, now)) };
+  }
+  const cases = fc.features
+    .filter((f) => f.geometry && f.geometry.type === "Point")
+    .map((f) => mapCase({ ...f.properties, lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1] }, now));
+  return { source: "export", cases };
+}
+
+function mapCase(c, now) {
+  const late = !!c.due_at && Date.parse(c.due_at) < now;
+  return {
+    id: c.id, number: c.number, lat: c.lat, lon: c.lon, overdue: late,
+    tip: `${c.number} · ${words(c.category)} · ${words(c.status)}${late ? " · overdue" : ""}`,
+  };
+}
+
+// queuePages reads up to five pages of 200 cases of the work queue.
+async function queuePages(params) {
+  const items = [];
+  let cursor = "";
+  for (let i = 0; i < 5; i++) {
+    const page = await get(`/v1/queue?${qs({ ...params, limit: 200, ...(cursor ? { cursor } : {}) })}`);
+    items.push(...page.items);
+    cursor = page.next_cursor;
+    if (!cursor) break;
+  }
+  return items;
 }
 
 // loadQueue fills the page for a case handler from their department's work queue: the
 // period's KPIs are the supervisors'.
 async function loadQueue(ticket) {
-  const pages = [];
-  let cursor = "";
-  for (let i = 0; i < 5; i++) {
-    const page = await get(`/v1/queue?${qs({ limit: 200, sort: "due", ...(cursor ? { cursor } : {}) })}`);
-    pages.push(...page.items);
-    cursor = page.next_cursor;
-    if (!cursor) break;
-  }
+  const pages = await queuePages({ sort: "due" });
   const counts = await get("/v1/queue/counts");
   if (ticket !== state.loading) return;
   for (const s of document.querySelectorAll(".supervisor-only")) s.hidden = true;
@@ -295,10 +321,7 @@ async function loadQueue(ticket) {
   $("#overdue-count").textContent = count(counts.overdue);
   renderList($("#list-breaching"), soon, (c) => h("span", { class: "when soon" }, `in ${hours(hoursFrom(c.due_at))}`));
   $("#breaching-count").textContent = count(soon.length);
-  drawMap(pages.map((c) => ({
-    id: c.id, number: c.number, lat: c.lat, lon: c.lon, overdue: !!c.due_at && hoursFrom(c.due_at) < 0,
-    tip: `${c.number} · ${words(c.category)} · ${words(c.status)}`,
-  })));
+  drawMap(pages.map((c) => mapCase(c, now)), "queue");
   $("#generated").textContent = `Your department's queue as of ${when(new Date().toISOString())}.`;
 }
 
@@ -306,7 +329,7 @@ async function loadQueue(ticket) {
 // says so (the lists and the figures still count all of them).
 const MAP_LIMIT = 5000;
 
-function drawMap(cases) {
+function drawMap(cases, source) {
   state.map.setAreas(state.areas, cases.map((c) => [c.lon, c.lat]));
   const shown = cases.length > MAP_LIMIT ? cases.filter((_, i) => i % Math.ceil(cases.length / MAP_LIMIT) === 0) : cases;
   state.map.setCases(shown);
@@ -315,6 +338,7 @@ function drawMap(cases) {
     (shown.length < cases.length ? ` (the map shows ${count(shown.length)} of them)` : "") +
     ". Scroll to zoom, drag to move, click a case for its details.";
   $("#map").dataset.cases = String(shown.length);
+  $("#map").dataset.source = source;
 }
 
 // ---------------------------------------------------------------------------
@@ -342,7 +366,7 @@ const columns = [
   { kpi: "closure_rate", label: "Closure", fmt: pct },
   { kpi: "rework_rate", label: "Rework", fmt: pct },
   { kpi: "hours_to_close_p50", label: "Median to close", fmt: hours },
-  { kpi: "satisfaction", label: "Rating", fmt: (v) => (none(v) ? "—" : v.toFixed(1)) },
+  { kpi: "satisfaction", label: "Rating", fmt: rating },
 ];
 
 let sortBy = { kpi: "received", dir: -1 };

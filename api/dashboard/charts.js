@@ -15,14 +15,13 @@ export function svg(tag, attrs = {}, ...children) {
   return e;
 }
 
-// niceMax rounds a maximum up to 1, 2 or 5 times a power of ten, for axis ticks.
-function niceMax(v) {
-  if (v <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) {
-    if (m * p >= v) return m * p;
-  }
-  return 10 * p;
+// scaleFor picks an axis for counts up to v: a step of 1, 2 or 5 times a power of ten
+// (never a fraction: these are counts) and a maximum of at most four or five steps.
+function scaleFor(v) {
+  const raw = Math.max(1, v) / 4;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = Math.max(1, [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw));
+  return { max: step * Math.max(1, Math.ceil(v / step)), step };
 }
 
 const redraws = new Map();
@@ -48,13 +47,13 @@ function draw(el, f) {
 
 const pad = { left: 40, right: 8, top: 10, bottom: 26 };
 
-function frame(w, h, yMax, fmt) {
+function frame(w, h, yMax, step, fmt) {
   const g = svg("g");
   const ih = h - pad.top - pad.bottom;
-  for (let i = 0; i <= 4; i++) {
-    const y = pad.top + ih - (ih * i) / 4;
-    g.append(svg("line", { class: i === 0 ? "axis" : "grid-line", x1: pad.left, x2: w - pad.right, y1: y, y2: y }));
-    g.append(svg("text", { x: pad.left - 6, y: y + 4, "text-anchor": "end" }, fmt((yMax * i) / 4)));
+  for (let v = 0; v <= yMax + 1e-9; v += step) {
+    const y = pad.top + ih - (ih * v) / yMax;
+    g.append(svg("line", { class: v === 0 ? "axis" : "grid-line", x1: pad.left, x2: w - pad.right, y1: y, y2: y }));
+    g.append(svg("text", { x: pad.left - 6, y: y + 4, "text-anchor": "end" }, fmt(v)));
   }
   return g;
 }
@@ -76,9 +75,9 @@ function empty(w, h, text) {
 export function volumeChart(el, groups, label) {
   draw(el, (w, h) => {
     if (!groups.length) return empty(w, h, "No cases in this period");
-    const yMax = niceMax(Math.max(...groups.map((g) => Math.max(g.received, g.closed))));
+    const { max: yMax, step } = scaleFor(Math.max(...groups.map((g) => Math.max(g.received, g.closed))));
     const s = svg("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", "aria-label": "Cases received and closed over time" });
-    s.append(frame(w, h, yMax, (v) => String(Math.round(v))));
+    s.append(frame(w, h, yMax, step, (v) => String(v)));
     const iw = w - pad.left - pad.right;
     const ih = h - pad.top - pad.bottom;
     const slot = iw / groups.length;
@@ -104,7 +103,7 @@ export function rateChart(el, groups, label) {
       return empty(w, h, "No deadlines fell in this period");
     }
     const s = svg("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", "aria-label": "On-time closure rate over time" });
-    s.append(frame(w, h, 1, (v) => `${Math.round(v * 100)}%`));
+    s.append(frame(w, h, 1, 0.25, (v) => `${Math.round(v * 100)}%`));
     const iw = w - pad.left - pad.right;
     const ih = h - pad.top - pad.bottom;
     const slot = iw / groups.length;
