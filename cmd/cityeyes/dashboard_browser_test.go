@@ -170,7 +170,20 @@ func TestDashboardInChromium(t *testing.T) {
 		if n := len(open.Features) + len(open.Items); page.Dots != n || page.Dots < seeded.open {
 			t.Errorf("the map shows %d cases, the %s has %d open (%d seeded)", page.Dots, page.DotSource, n, seeded.open)
 		}
+		// Readable on a laptop: nothing wider than the window.
+		if w := evaluate[[]int](t, ctx, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
+			t.Errorf("the page is %d pixels wide in a window of %d", w[0], w[1])
+		}
 		screenshot(t, ctx, filepath.Join(artifacts, "dashboard-supervisor.png"))
+		bounded, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		full, err := chromedp.Run(bounded, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(artifacts, "dashboard-full.png"), full, 0o644); err != nil {
+			t.Fatal(err)
+		}
 
 		// Clicking the report's dot opens it with its timeline and photo.
 		checkCaseDrawer(t, ctx, in, supervisor, fmt.Sprintf(`#map circle[data-id=%q]`, r.ID), r.ID)
