@@ -88,6 +88,8 @@ $("#logout").addEventListener("click", () => {
   signOut();
   state.mode = null;
   state.areas = null;
+  state.categoryNames = null;
+  state.departmentNames = new Map();
   showLogin();
 });
 
@@ -226,6 +228,7 @@ async function loadStats(ticket) {
     get(`/v1/stats/hotspots?${qs({ ...period, by: "category", limit: 8 })}`),
     openCases(),
   ]);
+  await categoryNames(overdue.cases[0] || breaching.cases[0] || open.cases[0]);
   if (ticket !== state.loading) return;
   for (const s of document.querySelectorAll(".supervisor-only")) s.hidden = false;
   $("#period").hidden = false;
@@ -256,6 +259,10 @@ async function loadStats(ticket) {
   $("#generated").textContent = `Figures computed ${when(byDept.generated_at)} for ${when(byDept.from)} – ${when(byDept.to)}.`;
 }
 
+// The statuses of open cases, and of those being worked.
+const OPEN = "submitted,dispatched,triage,accepted,in_progress,resolved";
+const WORKED = ["dispatched", "triage", "accepted", "in_progress"];
+
 // openCases reads the city's open cases for the map from the export (one streamed
 // answer, however many), or, where the export is not there, from the work queue.
 async function openCases() {
@@ -266,7 +273,7 @@ async function openCases() {
   } catch (err) {
     if (!(err instanceof Problem && (err.status === 404 || err.status === 403))) throw err;
     try {
-      const items = await queuePages({ status: "submitted,dispatched,triage,accepted,in_progress,resolved" });
+      const items = await queuePages({ status: OPEN });
       return { source: "queue", cases: items.map((c) => mapCase(c, now)) };
     } catch (err2) {
       // An administrator has the figures but no queue: the map then shows the areas only.
@@ -284,7 +291,7 @@ function mapCase(c, now) {
   const late = !!c.due_at && Date.parse(c.due_at) < now;
   return {
     id: c.id, number: c.number, lat: c.lat, lon: c.lon, overdue: late,
-    tip: `${c.number} · ${words(c.category)} · ${words(c.status)}${late ? " · overdue" : ""}`,
+    tip: `${c.number} · ${categoryName(c.category)} · ${words(c.status)}${late ? " · overdue" : ""}`,
   };
 }
 
@@ -304,8 +311,9 @@ async function queuePages(params) {
 // loadQueue fills the page for a case handler from their department's work queue: the
 // period's KPIs are the supervisors'.
 async function loadQueue(ticket) {
-  const pages = await queuePages({ sort: "due" });
+  const pages = await queuePages({ sort: "due", status: OPEN });
   const counts = await get("/v1/queue/counts");
+  await categoryNames(pages[0]);
   if (ticket !== state.loading) return;
   for (const s of document.querySelectorAll(".supervisor-only")) s.hidden = true;
   $("#period").hidden = true;
@@ -321,8 +329,10 @@ async function loadQueue(ticket) {
   ]);
   const now = Date.now();
   const hoursFrom = (s) => (Date.parse(s) - now) / 3600000;
-  const late = pages.filter((c) => c.due_at && hoursFrom(c.due_at) < 0);
-  const soon = pages.filter((c) => c.due_at && hoursFrom(c.due_at) >= 0 && hoursFrom(c.due_at) <= 24);
+  // Deadlines run while a case is worked (as the queue's overdue count says).
+  const worked = pages.filter((c) => c.due_at && WORKED.includes(c.status));
+  const late = worked.filter((c) => hoursFrom(c.due_at) < 0);
+  const soon = worked.filter((c) => hoursFrom(c.due_at) >= 0 && hoursFrom(c.due_at) <= 24);
   renderList($("#list-overdue"), late, (c) => h("span", { class: "when late" }, `${hours(-hoursFrom(c.due_at))} late`));
   $("#overdue-count").textContent = count(counts.overdue);
   renderList($("#list-breaching"), soon, (c) => h("span", { class: "when soon" }, `in ${hours(hoursFrom(c.due_at))}`));
@@ -390,14 +400,17 @@ function renderDepartments(stats) {
       },
     }, c.label)));
   const val = (g) => (none(g[sortBy.kpi]) ? -Infinity : g[sortBy.kpi]);
-  const groups = [...stats.groups].sort((a, b) => sortBy.dir * (val(a) - val(b)) || a.name.localeCompare(b.name));
+  // A department with nothing received, closed or open in the period is left out.
+  const quiet = (g) => !g.received && !g.closed && !g.backlog && !g.overdue;
+  const groups = stats.groups.filter((g) => !quiet(g)).sort((a, b) => sortBy.dir * (val(a) - val(b)) || a.name.localeCompare(b.name));
   const row = (g, first) => h("tr", { "data-key": g.key }, first,
     ...columns.map((c) => h("td", { "data-kpi": c.kpi, class: c.tone ? c.tone(g[c.kpi]) : null }, c.fmt(g[c.kpi]))));
   table.replaceChildren(
     h("thead", {}, head),
     h("tbody", {}, ...(groups.length ? groups.map((g) => row(g, h("td", {}, g.name, " ", h("span", { class: "code" }, g.key))))
       : [h("tr", {}, h("td", { colspan: columns.length + 1, class: "muted" }, "No cases in this period."))])),
-    h("tfoot", {}, row({ ...stats.total, key: "total" }, h("td", {}, "All departments"))));
+    h("tfoot", {}, row({ ...stats.total, key: "total" }, h("td", {}, "All departments",
+      groups.length < stats.groups.length ? h("span", { class: "code" }, ` (${stats.groups.length - groups.length} without cases not shown)`) : null))));
 }
 
 function renderBars(list, items) {
@@ -414,7 +427,7 @@ function renderList(list, cases, right) {
     onkeydown: (e) => { if (e.key === "Enter") openCase(c.id); },
   },
   h("span", { class: "num" }, c.number),
-  h("span", { class: "what" }, [words(c.category), c.area ? state.areaNames.get(c.area) || c.area : "", c.department].filter(Boolean).join(" · ")),
+  h("span", { class: "what" }, [categoryName(c.category), c.area ? state.areaNames.get(c.area) || c.area : "", c.department].filter(Boolean).join(" · ")),
   right(c)))
     : [h("li", { class: "none" }, "None.")]));
 }
@@ -422,16 +435,21 @@ function renderList(list, cases, right) {
 // ---------------------------------------------------------------------------
 // A case
 
-async function categoryName(c) {
-  if (!state.categoryNames) {
-    try {
-      const list = await get(`/v1/categories?${qs({ lat: c.lat, lon: c.lon })}`);
-      state.categoryNames = new Map(list.categories.map((x) => [x.code, x.name]));
-    } catch {
-      state.categoryNames = new Map();
-    }
+// categoryNames learns the names of the city's categories, from GET /v1/categories at the
+// point of one of its cases (the categories are the city's, wherever in it the point is).
+async function categoryNames(c) {
+  if (state.categoryNames || !c || !Number.isFinite(c.lat)) return;
+  try {
+    const list = await get(`/v1/categories?${qs({ lat: c.lat, lon: c.lon })}`);
+    state.categoryNames = new Map(list.categories.map((x) => [x.code, x.name]));
+  } catch (err) {
+    if (err instanceof SignedOut) throw err;
+    // Without names the codes do.
   }
-  return state.categoryNames.get(c.category) || words(c.category);
+}
+
+function categoryName(code) {
+  return (state.categoryNames && state.categoryNames.get(code)) || words(code);
 }
 
 async function openCase(id) {
@@ -445,7 +463,8 @@ async function openCase(id) {
   state.map.select(id);
   try {
     const c = await get(`/v1/cases/${encodeURIComponent(id)}`);
-    const cat = await categoryName(c);
+    await categoryNames(c);
+    const cat = categoryName(c.category);
     if (drawer.dataset.id !== id) return;
     const late = c.status !== "closed" && c.due_at && Date.parse(c.due_at) < Date.now();
     $("#case-title").textContent = `Case ${c.number}`;
