@@ -288,7 +288,9 @@ async function openCases() {
 }
 
 function mapCase(c, now) {
-  const late = !!c.due_at && Date.parse(c.due_at) < now;
+  // Overdue as the figures count it: past its deadline while being worked (a resolved
+  // case waits for its reporter, not for the department).
+  const late = !!c.due_at && Date.parse(c.due_at) < now && WORKED.includes(c.status);
   return {
     id: c.id, number: c.number, lat: c.lat, lon: c.lon, overdue: late,
     tip: `${c.number} · ${categoryName(c.category)} · ${words(c.status)}${late ? " · overdue" : ""}`,

@@ -84,6 +84,7 @@ func TestDashboardInChromium(t *testing.T) {
 			Tiles        []shownFigure `json:"tiles"`
 			Rows         []shownRow    `json:"rows"`
 			Dots         int           `json:"dots"`
+			LateDots     int           `json:"lateDots"`
 			DotSource    string        `json:"dotSource"`
 			OverdueBadge string        `json:"overdueBadge"`
 		}](t, ctx, `({
@@ -92,6 +93,7 @@ func TestDashboardInChromium(t *testing.T) {
 			rows: [...document.querySelectorAll("#departments tbody tr[data-key], #departments tfoot tr")].map(r => ({key: r.dataset.key,
 				cells: Object.fromEntries([...r.querySelectorAll("td[data-kpi]")].map(c => [c.dataset.kpi, c.textContent]))})),
 			dots: document.querySelectorAll("#map circle.case").length,
+			lateDots: document.querySelectorAll("#map circle.case.overdue").length,
 			dotSource: document.querySelector("#map").dataset.source,
 			overdueBadge: document.querySelector("#overdue-count").textContent,
 		})`)
@@ -179,6 +181,9 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		if n := len(open.Features) + len(open.Items); page.Dots != n || page.Dots < seeded.open {
 			t.Errorf("the map shows %d cases, the %s has %d open (%d seeded)", page.Dots, page.DotSource, n, seeded.open)
+		}
+		if float64(page.LateDots) != stats.Total["overdue"] {
+			t.Errorf("the map shows %d cases overdue, the API counts %v", page.LateDots, stats.Total["overdue"])
 		}
 		// Readable on a laptop: nothing wider than the window.
 		if w := evaluate[[]int](t, ctx, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
