@@ -43,35 +43,31 @@ const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; c
 func (s *Server) dashboardRoutes(app *fiber.App, v1 fiber.Router) {
 	// The page and its files change only with the binary; an ETag lets the browser keep
 	// them and ask cheaply whether they are still current.
-	app.Get("/dashboard", compress.New(), etag.New(), s.dashboardFile("index.html"))
-	app.Get("/dashboard/:file", compress.New(), etag.New(), func(c *fiber.Ctx) error {
-		return s.dashboardFile(c.Params("file"))(c)
-	})
+	app.Get("/dashboard", compress.New(), etag.New(), func(c *fiber.Ctx) error { return s.dashboardFile(c, "index.html") })
+	app.Get("/dashboard/:file", compress.New(), etag.New(), func(c *fiber.Ctx) error { return s.dashboardFile(c, c.Params("file")) })
 	staff := s.auth(models.RoleHandler, models.RoleSupervisor, models.RoleAdmin)
 	v1.Get("/areas", staff, compress.New(), etag.New(), s.listAreas)
 }
 
 // dashboardFile serves one of the dashboard's files (GET /dashboard, GET /dashboard/{file}).
-func (s *Server) dashboardFile(name string) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		ctype, ok := dashboardTypes[path.Ext(name)]
-		if !ok || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
-			return models.Problemf(models.ErrNotFound, "no-such-file", "the dashboard has no file %q", name)
-		}
-		data, err := dashboardFiles.ReadFile("dashboard/" + name)
-		if errors.Is(err, fs.ErrNotExist) {
-			return models.Problemf(models.ErrNotFound, "no-such-file", "the dashboard has no file %q", name)
-		}
-		if err != nil {
-			return err
-		}
-		c.Set(fiber.HeaderContentType, ctype)
-		c.Set(fiber.HeaderCacheControl, "no-cache")
-		c.Set("Content-Security-Policy", dashboardCSP)
-		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-		c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
-		return c.Send(data)
+func (s *Server) dashboardFile(c *fiber.Ctx, name string) error {
+	ctype, ok := dashboardTypes[path.Ext(name)]
+	if !ok || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
+		return models.Problemf(models.ErrNotFound, "no-such-file", "the dashboard has no file %q", name)
 	}
+	data, err := dashboardFiles.ReadFile("dashboard/" + name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return models.Problemf(models.ErrNotFound, "no-such-file", "the dashboard has no file %q", name)
+	}
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, ctype)
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("Content-Security-Policy", dashboardCSP)
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	return c.Send(data)
 }
 
 // AreaFeature is one area of a city as a GeoJSON Feature; its geometry is the one the
