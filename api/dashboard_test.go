@@ -168,4 +168,23 @@ func TestAreas(t *testing.T) {
 			}
 		})
 	}
+
+	// An area the city's configuration no longer has is retired: it is off the map.
+	t.Run("retired area", func(t *testing.T) {
+		city := strings.Replace(testenv.CityYAML, "  - {category: pothole, area: east, department: PARKS}\n", "", 1)
+		i := strings.Index(city, "    - type: Feature\n      id: east")
+		j := strings.Index(city, "departments:")
+		if i < 0 || j < i {
+			t.Fatal("the test city's YAML changed; update this test")
+		}
+		testenv.Apply(t, h.db, city[:i]+city[j:])
+		resp, body := h.do("GET", "/v1/areas", h.staff("boss@test.example", "boss-pass"), nil, "")
+		var got fc
+		if err := json.Unmarshal(body, &got); resp.StatusCode != 200 || err != nil {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		if len(got.Features) != 1 || got.Features[0].ID != "west" {
+			t.Fatalf("after retiring east the map has %+v, want west only", got.Features)
+		}
+	})
 }
