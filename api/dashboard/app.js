@@ -283,7 +283,8 @@ async function openCases() {
   }
   const cases = fc.features
     .filter((f) => f.geometry && f.geometry.type === "Point")
-    .map((f) => mapCase({ ...f.properties, lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1] }, now));
+    // The case's id is the feature's id (RFC 7946, section 3.2).
+    .map((f) => mapCase({ ...f.properties, id: f.id ?? (f.properties || {}).id, lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1] }, now));
   return { source: "export", cases };
 }
 
