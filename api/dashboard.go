@@ -46,7 +46,7 @@ func (s *Server) dashboardRoutes(app *fiber.App, v1 fiber.Router) {
 	app.Get("/dashboard", compress.New(), etag.New(), func(c *fiber.Ctx) error { return s.dashboardFile(c, "index.html") })
 	app.Get("/dashboard/:file", compress.New(), etag.New(), func(c *fiber.Ctx) error { return s.dashboardFile(c, c.Params("file")) })
 	staff := s.auth(models.RoleHandler, models.RoleSupervisor, models.RoleAdmin)
-	v1.Get("/areas", staff, compress.New(), etag.New(), s.listAreas)
+	v1.Get("/areas", staff, compress.New(), etag.New(), s.mapAreas)
 }
 
 // dashboardFile serves one of the dashboard's files (GET /dashboard, GET /dashboard/{file}).
@@ -93,10 +93,10 @@ type AreaCollection struct {
 	Features     []AreaFeature   `json:"features"`
 }
 
-// listAreas answers the caller's city's areas as GeoJSON (GET /v1/areas), for maps. The
+// mapAreas answers the caller's city's areas as GeoJSON (GET /v1/areas), for maps. The
 // answer changes only when the city is configured again, so clients may keep it for a few
 // minutes and then revalidate it by its ETag.
-func (s *Server) listAreas(c *fiber.Ctx) error {
+func (s *Server) mapAreas(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	j, err := s.db.Jurisdiction(ctx, caller(c).JurisdictionID)
 	if err != nil {
