@@ -9,6 +9,7 @@
 // submissions; -pid or the server's /metrics give the API's peak resident memory (rss.go);
 // -ceiling repeats the same writes straight against the database, Redis and the object store
 // without the API, and prints the API's rate as a share of that (ceiling.go).
+// `loadgen mix` and `loadgen soak` drive a realistic mix of requests instead (mix.go).
 //
 // It only talks to the address it is given; point it at a server on this machine.
 package main
@@ -48,6 +49,9 @@ type options struct {
 }
 
 func run(args []string, out io.Writer) error {
+	if len(args) > 0 && (args[0] == "mix" || args[0] == "soak") {
+		return runMix(args[0], args[1:], out) // mix.go
+	}
 	var o options
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "City Eyes base URL (a server on this machine)")

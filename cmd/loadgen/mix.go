@@ -1,0 +1,598 @@
+package main
+
+// The realistic mix and the soak.
+//
+//	loadgen mix  -url U -duration 60s -c 16            as fast as c workers go: the peak
+//	loadgen soak -url U -rate 40 -duration 30m         a fixed rate; server memory and goroutines must stay flat
+//
+// Both drive what the product sees in a day, by weight: citizens submitting reports with a
+// photo, polling their own reports and looking at reports nearby; DOT's case handler reading
+// the queue and taking cases through accept, start and resolve; the supervisor reading the
+// KPIs (GET /v1/stats, when the server has it). Every answer but a 2xx is an error. The run
+// prints throughput, latency percentiles per kind of request, and the errors.
+//
+// The API's write rate limits must be raised on the server (CITYEYES_LIMIT_WRITES_PER_IP,
+// CITYEYES_LIMIT_WRITES_PER_USER, CITYEYES_LIMIT_REPORTS_PER_USER, CITYEYES_LIMIT_DEVICES_PER_IP,
+// CITYEYES_LIMIT_LOGINS_PER_IP): every request here comes from one address.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The kinds of request of the mix, with their weights (per 100 requests).
+var mixKinds = []struct {
+	name   string
+	weight int
+}{
+	{"submit", 12}, // POST /v1/reports, multipart with one photo
+	{"poll", 36},   // GET /v1/reports/{id}, a citizen's own report
+	{"nearby", 24}, // GET /v1/reports/nearby
+	{"queue", 10},  // GET /v1/queue, the handler's work queue
+	{"action", 13}, // POST /v1/cases/{id}/actions: accept, start or resolve
+	{"stats", 5},   // GET /v1/stats, the supervisor
+}
+
+type mixOptions struct {
+	url      string
+	c        int
+	duration time.Duration
+	rate     float64 // requests per second; 0 for as fast as the workers go
+	photo    string
+	lat, lon float64
+	citizens int
+	// Soak only.
+	warmup, sample time.Duration
+	maxGrowth      float64
+}
+
+// runMix runs the mix (mode "mix") or the soak (mode "soak").
+func runMix(mode string, args []string, out io.Writer) error {
+	var o mixOptions
+	fs := flag.NewFlagSet("loadgen "+mode, flag.ContinueOnError)
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "City Eyes base URL (a server on this machine, its CITYEYES_LIMIT_* raised)")
+	fs.IntVar(&o.c, "c", 16, "concurrent workers")
+	fs.DurationVar(&o.duration, "duration", time.Minute, "how long to run")
+	fs.Float64Var(&o.rate, "rate", 0, "requests per second (0: as fast as the workers go; soak needs a rate)")
+	fs.StringVar(&o.photo, "photo", "../shared/data/photos/DSCN0010.jpg", "photo to attach to every report")
+	fs.Float64Var(&o.lat, "lat", 40.6439502, "centre of the reports (Sunset Park, routed to DOT in the demo city)")
+	fs.Float64Var(&o.lon, "lon", -74.0151994, "centre of the reports")
+	fs.IntVar(&o.citizens, "citizens", 64, "citizen devices to spread the reports over")
+	fs.DurationVar(&o.warmup, "warmup", 3*time.Minute, "soak: time before the first memory and goroutine sample counts")
+	fs.DurationVar(&o.sample, "sample", 30*time.Second, "soak: how often to read the server's /metrics")
+	fs.Float64Var(&o.maxGrowth, "max-growth", 0.10, "soak: largest growth of resident memory and goroutines allowed after the warm-up")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if mode == "soak" && o.rate <= 0 {
+		return errors.New("soak: -rate is required (half the peak the mix measured)")
+	}
+	photo, err := os.ReadFile(o.photo)
+	if err != nil {
+		return err
+	}
+	m, err := newMix(o, photo)
+	if err != nil {
+		return err
+	}
+	var samples *sampler
+	if mode == "soak" {
+		samples = &sampler{url: o.url + "/metrics", client: m.client}
+		go samples.run(o.sample, o.duration)
+	}
+	m.drive()
+	m.print(out)
+	if samples != nil {
+		samples.stop()
+		if err := samples.verdict(out, o.warmup, o.maxGrowth); err != nil {
+			return err
+		}
+	}
+	if n := m.errorCount(); n > 0 {
+		return fmt.Errorf("%d requests failed", n)
+	}
+	return nil
+}
+
+// mix is one run: its accounts, the reports it made, and what it measured.
+type mix struct {
+	o       mixOptions
+	client  *http.Client
+	photo   []byte
+	kinds   []string // one entry per weight unit
+	tokens  []string // citizens
+	handler string   // dot@nyc.demo
+	super   string   // supervisor@nyc.demo
+
+	mu      sync.Mutex
+	mine    [][]string // per citizen: the reports they made
+	workset []held     // reports the handler may act on, none held by two workers at once
+	lat     map[string][]time.Duration
+	errs    map[string]int
+	sample  map[string]string // the first error of each kind
+	missed  atomic.Int64      // soak: ticks dropped because every worker was busy
+	elapsed time.Duration
+	noStats string
+}
+
+func newMix(o mixOptions, photo []byte) (*mix, error) {
+	m := &mix{o: o, photo: photo, client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.c * 2}},
+		lat: map[string][]time.Duration{}, errs: map[string]int{}, sample: map[string]string{}}
+	run := time.Now().UnixNano()
+	for i := range o.citizens {
+		t, err := device(m.client, o.url, fmt.Sprintf("mix-%d-%d", run, i))
+		if err != nil {
+			return nil, err
+		}
+		m.tokens = append(m.tokens, t)
+	}
+	m.mine = make([][]string, len(m.tokens))
+	var err error
+	if m.handler, err = m.login("dot@nyc.demo", "demo-dot"); err != nil {
+		return nil, err
+	}
+	if m.super, err = m.login("supervisor@nyc.demo", "demo-supervisor"); err != nil {
+		return nil, err
+	}
+	// The supervisor's KPIs may not be on this server yet: then their share goes to polls.
+	status, _, err := m.do("GET", "/v1/stats", m.super, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range mixKinds {
+		name := k.name
+		w := k.weight
+		if name == "stats" && status == http.StatusNotFound {
+			m.noStats = "GET /v1/stats answered 404 (not on this server): its share went to polls"
+			name = "poll"
+		}
+		for range w {
+			m.kinds = append(m.kinds, name)
+		}
+	}
+	return m, nil
+}
+
+func (m *mix) login(email, password string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	status, data, err := m.do("POST", "/v1/auth/login", "", bytes.NewReader(body), "application/json")
+	if err != nil {
+		return "", err
+	}
+	if status != 200 {
+		return "", fmt.Errorf("login %s: %d %s (is the demo city loaded?)", email, status, data)
+	}
+	var l struct{ Token string }
+	return l.Token, json.Unmarshal(data, &l)
+}
+
+// do sends one request and returns the status and body.
+func (m *mix) do(method, path, token string, body io.Reader, ctype string, headers ...string) (int, []byte, error) {
+	req, err := http.NewRequest(method, m.o.url+path, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, data, err
+}
+
+// drive runs the workers until the duration is over: as fast as they go, or at the rate.
+func (m *mix) drive() {
+	var ticks chan struct{}
+	stop := make(chan struct{})
+	if m.o.rate > 0 {
+		ticks = make(chan struct{}, m.o.c)
+		go func() {
+			t := time.NewTicker(time.Duration(float64(time.Second) / m.o.rate))
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					close(ticks)
+					return
+				case <-t.C:
+					select {
+					case ticks <- struct{}{}:
+					default:
+						m.missed.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	end := start.Add(m.o.duration)
+	var wg sync.WaitGroup
+	for w := range m.o.c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(w)))
+			for time.Now().Before(end) {
+				if ticks != nil {
+					if _, ok := <-ticks; !ok {
+						return
+					}
+				}
+				m.one(rng)
+			}
+		}()
+	}
+	if ticks != nil {
+		time.Sleep(m.o.duration)
+		close(stop)
+	}
+	wg.Wait()
+	m.elapsed = time.Since(start)
+}
+
+// one sends one request of a kind drawn by weight.
+func (m *mix) one(rng *rand.Rand) {
+	kind := m.kinds[rng.IntN(len(m.kinds))]
+	ci := rng.IntN(len(m.tokens))
+	switch kind {
+	case "poll":
+		m.mu.Lock()
+		own := m.mine[ci]
+		id := ""
+		if len(own) > 0 {
+			id = own[rng.IntN(len(own))]
+		}
+		m.mu.Unlock()
+		if id == "" {
+			kind = "submit" // nothing to poll yet
+			break
+		}
+		m.timed("poll", func() (int, []byte, error) { return m.do("GET", "/v1/reports/"+id, m.tokens[ci], nil, "") })
+		return
+	case "nearby":
+		lat, lon := m.point(rng)
+		m.timed("nearby", func() (int, []byte, error) {
+			return m.do("GET", fmt.Sprintf("/v1/reports/nearby?lat=%.6f&lon=%.6f&radius=500", lat, lon), m.tokens[ci], nil, "")
+		})
+		return
+	case "queue":
+		m.timed("queue", func() (int, []byte, error) {
+			return m.do("GET", "/v1/queue?status=dispatched", m.handler, nil, "")
+		})
+		return
+	case "stats":
+		m.timed("stats", func() (int, []byte, error) { return m.do("GET", "/v1/stats", m.super, nil, "") })
+		return
+	case "action":
+		if m.action(rng) {
+			return
+		}
+		kind = "submit" // nothing to act on yet
+	}
+	m.submit(rng, ci)
+}
+
+// point is a place within about 300 m of the centre.
+func (m *mix) point(rng *rand.Rand) (float64, float64) {
+	return m.o.lat + (rng.Float64()-0.5)*0.006, m.o.lon + (rng.Float64()-0.5)*0.006
+}
+
+func (m *mix) submit(rng *rand.Rand, ci int) {
+	lat, lon := m.point(rng)
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	_ = w.WriteField("category", "street-condition")
+	_ = w.WriteField("description", "Pothole in the bus lane, about a foot across")
+	_ = w.WriteField("lat", strconv.FormatFloat(lat, 'f', 6, 64))
+	_ = w.WriteField("lon", strconv.FormatFloat(lon, 'f', 6, 64))
+	_ = w.WriteField("attr.size", "large")
+	fw, _ := w.CreateFormFile("photo", "photo.jpg")
+	_, _ = fw.Write(m.photo)
+	_ = w.Close()
+	key := fmt.Sprintf("mix-%d-%d", time.Now().UnixNano(), keySeq.Add(1))
+	var id string
+	m.timed("submit", func() (int, []byte, error) {
+		status, data, err := m.do("POST", "/v1/reports", m.tokens[ci], &buf, w.FormDataContentType(), "Idempotency-Key", key)
+		if err == nil && status == 201 {
+			var r struct{ ID string }
+			err = json.Unmarshal(data, &r)
+			id = r.ID
+		}
+		return status, data, err
+	})
+	if id == "" {
+		return
+	}
+	m.mu.Lock()
+	m.mine[ci] = append(m.mine[ci], id)
+	m.workset = append(m.workset, held{id, ci})
+	m.mu.Unlock()
+}
+
+// held is a report of the work set and the citizen who made it.
+type held struct {
+	id      string
+	citizen int
+}
+
+// action takes a case of the work set one step on (accept, start, resolve) as DOT's
+// handler. The case is out of the work set while a worker holds it, so two workers never
+// race on one version; it goes back unless it is resolved. False when there was no case.
+func (m *mix) action(rng *rand.Rand) bool {
+	m.mu.Lock()
+	if len(m.workset) == 0 {
+		m.mu.Unlock()
+		return false
+	}
+	i := rng.IntN(len(m.workset))
+	h := m.workset[i]
+	id := h.id
+	m.workset[i] = m.workset[len(m.workset)-1]
+	m.workset = m.workset[:len(m.workset)-1]
+	m.mu.Unlock()
+	done := false
+	defer func() {
+		if !done {
+			m.mu.Lock()
+			m.workset = append(m.workset, h)
+			m.mu.Unlock()
+		}
+	}()
+	// The reporter's view says whether the case is routed yet (until then it is in no
+	// department's queue); a routed one the handler reads before acting on it.
+	var c struct {
+		Status  string
+		Version int
+	}
+	read := func(kind, token string) bool {
+		ok := false
+		m.timed(kind, func() (int, []byte, error) {
+			status, data, err := m.do("GET", "/v1/reports/"+id, token, nil, "")
+			if err == nil && status == 200 {
+				err = json.Unmarshal(data, &c)
+				ok = err == nil
+			}
+			return status, data, err
+		})
+		return ok
+	}
+	if !read("poll", m.tokens[h.citizen]) || c.Status == "submitted" {
+		return true
+	}
+	if !read("case", m.handler) {
+		return true
+	}
+	next := map[string]string{"dispatched": "accept", "accepted": "start", "in_progress": "resolve"}[c.Status]
+	if next == "" {
+		return true // in triage, say: not DOT's to move on
+	}
+	body, _ := json.Marshal(map[string]any{"action": next, "version": c.Version, "note": "crew on site", "public": true})
+	m.timed("action", func() (int, []byte, error) {
+		status, data, err := m.do("POST", "/v1/cases/"+id+"/actions", m.handler, bytes.NewReader(body), "application/json",
+			"Idempotency-Key", fmt.Sprintf("mix-act-%s-%d", id, c.Version))
+		if err == nil && status == 200 && next == "resolve" {
+			done = true
+		}
+		return status, data, err
+	})
+	return true
+}
+
+// timed runs one request and records its latency, or its error.
+func (m *mix) timed(kind string, f func() (int, []byte, error)) {
+	t0 := time.Now()
+	status, data, err := f()
+	d := time.Since(t0)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err == nil && (status < 200 || status > 299) {
+		err = fmt.Errorf("%d %s", status, strings.TrimSpace(string(data[:min(len(data), 300)])))
+	}
+	if err != nil {
+		m.errs[kind]++
+		if m.sample[kind] == "" {
+			m.sample[kind] = err.Error()
+		}
+		return
+	}
+	m.lat[kind] = append(m.lat[kind], d)
+}
+
+func (m *mix) errorCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, e := range m.errs {
+		n += e
+	}
+	return n
+}
+
+func (m *mix) print(out io.Writer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	total, errs := 0, 0
+	for _, l := range m.lat {
+		total += len(l)
+	}
+	for _, e := range m.errs {
+		errs += e
+	}
+	mode := "as fast as the workers go"
+	if m.o.rate > 0 {
+		mode = fmt.Sprintf("target %.1f req/s (%d ticks missed: every worker busy)", m.o.rate, m.missed.Load())
+	}
+	fmt.Fprintf(out, "mix: %d requests ok, %d failed in %v, %d workers, %s\n", total, errs, m.elapsed.Round(time.Millisecond), m.o.c, mode)
+	fmt.Fprintf(out, "throughput: %.1f req/s, of which %.1f reports/s\n", float64(total)/m.elapsed.Seconds(), float64(len(m.lat["submit"]))/m.elapsed.Seconds())
+	kinds := []string{"submit", "poll", "nearby", "queue", "case", "action", "stats"}
+	for _, k := range kinds {
+		if len(m.lat[k]) == 0 && m.errs[k] == 0 {
+			continue
+		}
+		fmt.Fprintf(out, "  %-7s %6d ok %4d err  %s\n", k, len(m.lat[k]), m.errs[k], percentiles(m.lat[k]))
+	}
+	if m.noStats != "" {
+		fmt.Fprintf(out, "  stats: %s\n", m.noStats)
+	}
+	names := make([]string, 0, len(m.sample))
+	for k := range m.sample {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		fmt.Fprintf(out, "  first %s error: %s\n", k, m.sample[k])
+	}
+}
+
+// sampler reads the server's resident memory and goroutines from /metrics at intervals.
+type sampler struct {
+	url    string
+	client *http.Client
+	mu     sync.Mutex
+	at     []time.Duration
+	rss    []float64
+	gor    []float64
+	fails  []string
+	done   chan struct{}
+	once   sync.Once
+	start  time.Time
+}
+
+func (s *sampler) run(every, total time.Duration) {
+	s.mu.Lock()
+	s.done = make(chan struct{})
+	s.start = time.Now()
+	s.mu.Unlock()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		rss, gor, err := s.read()
+		s.mu.Lock()
+		if err != nil {
+			s.fails = append(s.fails, err.Error())
+		} else {
+			s.at = append(s.at, time.Since(s.start))
+			s.rss = append(s.rss, rss)
+			s.gor = append(s.gor, gor)
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *sampler) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done != nil {
+		s.once.Do(func() { close(s.done) })
+	}
+}
+
+func (s *sampler) read() (rss, goroutines float64, err error) {
+	resp, err := s.client.Get(s.url)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	var haveRSS, haveG bool
+	for _, line := range strings.Split(string(data), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		v, perr := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		switch {
+		case perr != nil:
+		case name == "process_resident_memory_bytes":
+			rss, haveRSS = v, true
+		case name == "go_goroutines":
+			goroutines, haveG = v, true
+		}
+	}
+	if !haveRSS || !haveG {
+		return 0, 0, fmt.Errorf("%s has no process_resident_memory_bytes or go_goroutines", s.url)
+	}
+	return rss, goroutines, nil
+}
+
+// verdict prints the samples and fails when resident memory or goroutines grew by more
+// than maxGrowth between the first and the last minutes after the warm-up (each the mean
+// of up to three samples, so that one busy instant does not decide).
+func (s *sampler) verdict(out io.Writer, warmup time.Duration, maxGrowth float64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(out, "server samples (every one after a %v warm-up counts):\n", warmup)
+	first := -1
+	for i := range s.at {
+		mark := " "
+		if s.at[i] >= warmup {
+			mark = "*"
+			if first < 0 {
+				first = i
+			}
+		}
+		fmt.Fprintf(out, "  %s %8v  rss %7.1f MiB  goroutines %5.0f\n", mark, s.at[i].Round(time.Second), s.rss[i]/(1<<20), s.gor[i])
+	}
+	if len(s.fails) > 0 {
+		return fmt.Errorf("%d reads of %s failed, the first: %s", len(s.fails), s.url, s.fails[0])
+	}
+	if first < 0 || len(s.at)-first < 2 {
+		return fmt.Errorf("too few samples after the warm-up to judge (%d); run longer or sample more often", max(0, len(s.at)-first))
+	}
+	mean := func(xs []float64) float64 {
+		t := 0.0
+		for _, x := range xs {
+			t += x
+		}
+		return t / float64(len(xs))
+	}
+	n := min(3, (len(s.at)-first)/2)
+	var bad []string
+	for _, q := range []struct {
+		name string
+		xs   []float64
+	}{{"resident memory", s.rss[first:]}, {"goroutines", s.gor[first:]}} {
+		begin, end := mean(q.xs[:n]), mean(q.xs[len(q.xs)-n:])
+		growth := end/begin - 1
+		fmt.Fprintf(out, "%s: %.0f after the warm-up, %.0f at the end: %+.1f%% (limit %+.0f%%)\n", q.name, begin, end, growth*100, maxGrowth*100)
+		if growth > maxGrowth {
+			bad = append(bad, fmt.Sprintf("%s grew %.1f%%", q.name, growth*100))
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
+}
