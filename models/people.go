@@ -89,7 +89,8 @@ type PendingPush struct {
 
 // RecordNotifications writes the inbox entries of a public event for its recipients (the
 // reporter for now) and, when push is on, a pending delivery per device with a push token,
-// once each however often it runs, and returns the deliveries still to be made.
+// once each however often it runs, and returns the deliveries still to be made (pending,
+// or in doubt: DeliverySending).
 func (db *DB) RecordNotifications(ctx context.Context, ev *CaseEvent, push bool, now time.Time) ([]PendingPush, error) {
 	now = now.UTC()
 	var out []PendingPush
@@ -127,7 +128,7 @@ func (db *DB) RecordNotifications(ctx context.Context, ev *CaseEvent, push bool,
 			}
 		}
 		var dels []Delivery
-		if err := tx.q(ctx).Where("event_id = ? AND state = ?", ev.ID, DeliveryPending).Order("created_at, id").Find(&dels).Error; err != nil {
+		if err := tx.q(ctx).Where("event_id = ? AND state IN ?", ev.ID, []string{DeliveryPending, DeliverySending}).Order("created_at, id").Find(&dels).Error; err != nil {
 			return err
 		}
 		for _, del := range dels {

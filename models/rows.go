@@ -242,7 +242,15 @@ const (
 	DeliveryPending = "pending"
 	DeliverySent    = "sent"
 	DeliveryDropped = "dropped" // the token was dead; the device's token was cleared
+	// DeliverySending is a push handed to FCM whose outcome is not recorded yet. Found so
+	// by a later run of the task, it is in doubt: the worker died between FCM taking it and
+	// the record. It is sent again (an app drops the repeat by its event_id) and recorded
+	// with DeliveryResent as its note, so a second push is always accounted for.
+	DeliverySending = "sending"
 )
+
+// DeliveryResent is the note on a delivery sent again after an attempt in doubt.
+const DeliveryResent = "sent again: an earlier attempt was interrupted before its outcome was recorded"
 
 // Outbox is work to hand to the task queue, written in the same transaction as the change
 // that causes it.

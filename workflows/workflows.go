@@ -298,6 +298,16 @@ func (w *Worker) handleNotify(ctx context.Context, t *asynq.Task) error {
 			title, body = notifications.Text(pp.Device.Locale, string(ev.ToStatus), resolution, c.Number)
 		}
 		token := *pp.Device.PushToken
+		// Recorded before the send, so that a worker dying between FCM taking the push and
+		// the record below leaves the delivery in doubt, not pending: the next run sends it
+		// again (at least once; the app drops a repeat by event_id) and says so.
+		note := ""
+		if pp.Delivery.State == models.DeliverySending {
+			note = models.DeliveryResent
+		}
+		if err := db.MarkDelivery(ctx, pp.Delivery.ID, models.DeliverySending, "", note, w.cfg.Now()); err != nil {
+			return err
+		}
 		id, err := w.cfg.Push.Send(ctx, notifications.Message{
 			Token: token, Title: title, Body: body,
 			// seq orders the pushes of one report: they may arrive out of order, and an app
@@ -316,8 +326,14 @@ func (w *Worker) handleNotify(ctx context.Context, t *asynq.Task) error {
 			}
 		case err != nil:
 			failed = errors.Join(failed, err) // retried with the task; sent ones stay sent
+			if note == "" {
+				// FCM said no: nothing is in doubt.
+				if err := db.MarkDelivery(ctx, pp.Delivery.ID, models.DeliveryPending, "", "", now); err != nil {
+					return err
+				}
+			}
 		default:
-			if err := db.MarkDelivery(ctx, pp.Delivery.ID, models.DeliverySent, id, "", now); err != nil {
+			if err := db.MarkDelivery(ctx, pp.Delivery.ID, models.DeliverySent, id, note, now); err != nil {
 				return err
 			}
 		}
