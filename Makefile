@@ -3,6 +3,7 @@
 #   make test                  everything CI runs (see .ci/test.sh)
 #   make test GOTESTFLAGS='-run TestX -v'
 #   make fuzz FUZZTIME=5m       each fuzz target for 5 minutes (make test: 8 seconds each)
+#   make chaos                 the fault tests at full size (docs/reliability.md), ~30 minutes
 #   eval "$(make -s servers)"   throwaway Postgres/Redis/MinIO for local runs
 #                              (SERVERS_STATE=FILE keeps a second set apart)
 #
@@ -34,7 +35,7 @@ TEST_SH = bash .ci/test.sh
 
 .DEFAULT_GOAL := help
 
-.PHONY: help test test-embedded fuzz lint tools servers servers-stop build run clean
+.PHONY: help test test-embedded fuzz chaos lint tools servers servers-stop build run clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,6 +48,9 @@ test-embedded: ## only the embedded test run (no installs, no servers)
 
 fuzz: ## run each fuzz target for FUZZTIME (default 60s), embedded, one at a time
 	@$(TEST_SH) fuzz
+
+chaos: ## the fault tests at full size against throwaway servers (make test runs them small)
+	@$(TEST_SH) chaos
 
 lint: ## gofmt check and go vet
 	@$(TEST_SH) lint

@@ -10,6 +10,8 @@
 #                 (between the two, each fuzz target for 8 seconds)
 #   embedded      only the embedded test run (no installs, no servers)
 #   fuzz          each fuzz target for FUZZTIME (default 60s), embedded, one at a time
+#   chaos         start throwaway servers and run the fault tests of cmd/cityeyes at
+#                 full size (CITYEYES_TEST_CHAOS=1; make test runs them small)
 #   lint          gofmt check + go vet
 #   tools         only install what is missing (postgresql, redis-server, chromium, minio)
 #   servers       install tools, start servers, print `export ...` lines on
@@ -609,6 +611,16 @@ go_test_servers() {
   run_child env "${ENV_ARGS[@]}" "${SERVER_ENV[@]}" "$GO" test -count=1 -p 1 "${EXTRA_TEST_FLAGS[@]}" ./...
 }
 
+# The fault tests (cmd/cityeyes/chaos_test.go), at the sizes of docs/reliability.md.
+CHAOS_TESTS='^(TestSIGKILL|TestRedisLost|TestMinIOStopped|TestPostgresRestarted|TestTwoOfEach|TestTimers)$'
+go_test_chaos() {
+  clear_test_env
+  server_env
+  log "+ CITYEYES_TEST_CHAOS=1 go test -count=1 -timeout 90m -v -run '$CHAOS_TESTS' ./cmd/cityeyes/"
+  run_child env "${ENV_ARGS[@]}" "${SERVER_ENV[@]}" CITYEYES_TEST_CHAOS=1 "$GO" test -count=1 -timeout 90m -v \
+    -run "$CHAOS_TESTS" "${EXTRA_TEST_FLAGS[@]}" ./cmd/cityeyes/
+}
+
 # The fuzz targets, as "package name". go test fuzzes one target per run.
 FUZZ_TARGETS=(
   "./api/ FuzzReportIntake"
@@ -714,6 +726,19 @@ cmd_fuzz() {
   phase_end "$rc"
 }
 
+cmd_chaos() {
+  local rc=0
+  phase_begin "install tools"
+  ensure_tools
+  phase_end 0
+  phase_begin "start servers"
+  start_servers
+  phase_end 0
+  phase_begin "fault tests (full size)"
+  go_test_chaos || rc=$?
+  phase_end "$rc"
+}
+
 cmd_lint() {
   local rc
   phase_begin "gofmt -l ."
@@ -772,6 +797,7 @@ case ${1:-} in
   all) cmd_all ;;
   embedded) cmd_embedded ;;
   fuzz) cmd_fuzz ;;
+  chaos) cmd_chaos ;;
   lint) cmd_lint ;;
   tools) cmd_tools ;;
   servers) cmd_servers ;;

@@ -375,11 +375,20 @@ func (s *stream) send(method, path, token string, body []byte, ctype string, hea
 // submit files report number i for citizen i mod n and retries it with the same key until
 // it is accepted (or refused with a 4xx, which fails the test), for up to five minutes.
 func (s *stream) submit(i int) {
+	s.submitKey(i, fmt.Sprintf("stream-%d-%d", time.Now().UnixNano(), s.keySeq.Add(1)))
+}
+
+// form is the body of report number i.
+func (s *stream) form(i int) *multipartBody {
+	return reportForm(s.in.t, map[string]string{"category": "street-condition", "description": fmt.Sprintf("Pothole %d in the bus lane", i),
+		"lat": sunsetLat, "lon": sunsetLon, "attr.size": "large"}, smallJPEG)
+}
+
+// submitKey is submit with the Idempotency-Key given.
+func (s *stream) submitKey(i int, key string) {
 	t := s.in.t
 	ci := i % len(s.citizens)
-	form := reportForm(t, map[string]string{"category": "street-condition", "description": fmt.Sprintf("Pothole %d in the bus lane", i),
-		"lat": sunsetLat, "lon": sunsetLon, "attr.size": "large"}, smallJPEG)
-	key := fmt.Sprintf("stream-%d-%d", time.Now().UnixNano(), s.keySeq.Add(1))
+	form := s.form(i)
 	deadline := time.Now().Add(5 * time.Minute)
 	for attempt := 0; ; attempt++ {
 		status, _, data := s.send("POST", "/v1/reports", s.citizens[ci].token, form.buf.Bytes(), form.ctype, "Idempotency-Key", key)
@@ -430,6 +439,31 @@ func (s *stream) run(n, c int) {
 	wg.Wait()
 	close(stop)
 	<-handlerDone
+}
+
+// start runs the stream in the background; the function returned waits for it.
+func (s *stream) start(n, c int) (wait func()) {
+	done := make(chan struct{})
+	go func() { defer close(done); s.run(n, c) }()
+	return func() { <-done }
+}
+
+// count is how many reports were accepted so far.
+func (s *stream) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.accepted)
+}
+
+// waitAccepted waits until at least k reports are accepted.
+func (s *stream) waitAccepted(k int) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for s.count() < k {
+		if time.Now().After(deadline) {
+			s.in.t.Fatalf("only %d of %d reports accepted after 2 minutes", s.count(), k)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // work is DOT's case handler: it takes every third accepted report through accept, start
@@ -794,4 +828,133 @@ func (in *instance) storeOf() storage.Store {
 		in.t.Fatal(err)
 	}
 	return m
+}
+
+// minioServer is a MinIO of one test, which the test may stop and start again (its data
+// stays on disk, as a MinIO that was down for a while).
+type minioServer struct {
+	t                    *testing.T
+	addr, console, dir   string
+	accessKey, secretKey string
+	cmd                  *exec.Cmd
+}
+
+func startMinIO(t *testing.T) *minioServer {
+	t.Helper()
+	if os.Getenv("CITYEYES_TEST_MINIO_BIN") == "" {
+		t.Skip("CITYEYES_TEST_MINIO_BIN is not set (make test sets it)")
+	}
+	m := &minioServer{t: t, addr: testenv.FreeAddr(t), console: testenv.FreeAddr(t), dir: t.TempDir(),
+		accessKey: "faults", secretKey: "faults-secret-key"}
+	m.start()
+	t.Cleanup(m.stop)
+	return m
+}
+
+func (m *minioServer) start() {
+	m.t.Helper()
+	m.cmd = exec.Command(os.Getenv("CITYEYES_TEST_MINIO_BIN"), "server", "--address", m.addr, "--console-address", m.console, m.dir)
+	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.accessKey, "MINIO_ROOT_PASSWORD="+m.secretKey, "MINIO_CI_CD=1", "MINIO_UPDATE=off")
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + m.addr + "/minio/health/live"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	m.t.Fatal("minio did not start within 60 s")
+}
+
+func (m *minioServer) stop() {
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Kill()
+	_ = m.cmd.Wait()
+	m.cmd = nil
+}
+
+// use points the instance at this MinIO.
+func (m *minioServer) use(in *instance) {
+	in.env["CITYEYES_S3_ENDPOINT"], in.env["CITYEYES_S3_ACCESS_KEY"], in.env["CITYEYES_S3_SECRET_KEY"] = m.addr, m.accessKey, m.secretKey
+	in.env["CITYEYES_S3_BUCKET"] = "faults"
+}
+
+// pgServer is a PostgreSQL cluster of one test, which the test may stop and start again.
+type pgServer struct {
+	t        *testing.T
+	bin, dir string
+	port     int
+}
+
+func startPostgres(t *testing.T) *pgServer {
+	t.Helper()
+	bin := os.Getenv("CITYEYES_TEST_PG_BIN")
+	if bin == "" {
+		t.Skip("CITYEYES_TEST_PG_BIN is not set (make test sets it)")
+	}
+	// initdb refuses to run as root: as root the cluster belongs to postgres, in a
+	// directory postgres can reach.
+	dir, err := os.MkdirTemp("/tmp", "cityeyes-faults-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	_, port, _ := strings.Cut(testenv.FreeAddr(t), ":")
+	p := &pgServer{t: t, bin: bin, dir: dir}
+	p.port, _ = strconv.Atoi(port)
+	if os.Geteuid() == 0 {
+		_ = os.Chmod(dir, 0o755)
+		if out, err := exec.Command("chown", "postgres:postgres", dir).CombinedOutput(); err != nil {
+			t.Fatalf("chown: %v %s", err, out)
+		}
+	}
+	p.run("initdb", "-D", dir+"/data", "--auth=trust", "-U", "postgres", "--no-sync")
+	p.start()
+	t.Cleanup(func() { p.ctl("stop", "-m", "immediate") })
+	return p
+}
+
+func (p *pgServer) command(name string, args ...string) *exec.Cmd {
+	if os.Geteuid() == 0 {
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(p.bin, name)}, args...)...)
+	}
+	return exec.Command(filepath.Join(p.bin, name), args...)
+}
+
+func (p *pgServer) run(name string, args ...string) {
+	p.t.Helper()
+	cmd := p.command(name, args...)
+	cmd.Dir = p.dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		p.t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+}
+
+func (p *pgServer) ctl(args ...string) {
+	cmd := p.command("pg_ctl", append(args, "-D", p.dir+"/data")...)
+	cmd.Dir = p.dir
+	_ = cmd.Run()
+}
+
+func (p *pgServer) start() {
+	p.t.Helper()
+	p.run("pg_ctl", "start", "-w", "-t", "60", "-D", p.dir+"/data", "-l", p.dir+"/postgres.log",
+		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", p.port, p.dir))
+}
+
+// stop stops the cluster at once, as a crash would (immediate: no checkpoint, sessions cut).
+func (p *pgServer) stop() {
+	p.t.Helper()
+	p.run("pg_ctl", "stop", "-m", "immediate", "-w", "-D", p.dir+"/data")
+}
+
+func (p *pgServer) url() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.port)
 }
