@@ -612,7 +612,7 @@ go_test_servers() {
 }
 
 # The fault tests (cmd/cityeyes/chaos_test.go), at the sizes of docs/reliability.md.
-CHAOS_TESTS='^(TestSIGKILL|TestRedisLost|TestMinIOStopped|TestPostgresRestarted|TestTwoOfEach|TestTimers)$'
+CHAOS_TESTS='^(TestSIGKILL|TestRedisLost|TestMinIOStopped|TestPostgresRestarted|TestTwoOfEach)$'
 go_test_chaos() {
   clear_test_env
   server_env

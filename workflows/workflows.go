@@ -357,6 +357,14 @@ func (w *Worker) handleTimer(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	now := w.cfg.Now()
+	if p.Kind == models.TimerBreach && now.Before(p.At) {
+		// The queue ran it early by this worker's clock (the clocks of the workers differ,
+		// or this one jumped back). Marking it done would lose the escalation: it stays
+		// due, and the relay hands it over again once its lease past the deadline is over.
+		w.cfg.Logger.Warn("case timer came early by this worker's clock; it will be handed over again",
+			"case", p.CaseID, "kind", p.Kind, "due", p.At, "now", now)
+		return nil
+	}
 	ch, err := db.TimerChange(ctx, p, now)
 	if err != nil {
 		return err

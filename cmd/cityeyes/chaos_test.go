@@ -73,7 +73,7 @@ func TestSIGKILL(t *testing.T) {
 			}
 			s := in.newStream(8)
 			s.abandonedOK = target != "worker"
-			n, kills := size(150, 5000), size(3, 25)
+			n, kills := size(100, 5000), size(2, 25)
 			every := time.Duration(size(1500, 2500)) * time.Millisecond
 			stop := make(chan struct{})
 			done := killer(t, victim, kills, every, stop)
@@ -94,7 +94,7 @@ func TestRedisLost(t *testing.T) {
 	in, redis := faultInstance(t)
 	in.newProc(nil, "serve").start()
 	s := in.newStream(6)
-	n := size(150, 2000)
+	n := size(100, 2000)
 	wait := s.start(n, 3)
 	s.waitAccepted(n / 3)
 	redis.stop()
@@ -166,7 +166,7 @@ func TestPostgresRestarted(t *testing.T) {
 	in.newProc(nil, "api").start()
 	in.newProc(nil, "worker").start()
 	s := in.newStream(6)
-	n := size(150, 2000)
+	n := size(100, 2000)
 	wait := s.start(n, 3)
 	s.waitAccepted(n / 3)
 	pg.stop()
@@ -191,6 +191,6 @@ func TestTwoOfEach(t *testing.T) {
 	in.newProc(nil, "worker").start()
 	in.newProc(nil, "worker").start()
 	s := in.newStream(8, in.base, "http://"+second)
-	s.run(size(150, 3000), 4)
+	s.run(size(100, 3000), 4)
 	s.check(in.storeOf(), 0)
 }
