@@ -62,14 +62,16 @@ func needReal(t *testing.T) {
 	}
 }
 
-// faultInstance is an instance prepared for fault tests: rate limits off (every request
-// comes from this one address) and a small photo, so thousands of reports stay quick.
+// faultInstance is an instance prepared for fault tests: rate limits out of reach (every
+// request comes from this one address) and a small photo, so thousands of reports stay quick.
 // Each has a Redis of its own (so fault tests can run side by side, and one can stop its
 // Redis without touching the others), returned for the tests that stop it.
 func faultInstance(t *testing.T) (*instance, *redisServer) {
 	t.Helper()
 	in := newInstance(t)
-	in.env["CITYEYES_RATE_LIMITS"] = "false"
+	for _, name := range []string{"WRITES_PER_USER", "WRITES_PER_IP", "REPORTS_PER_USER", "DEVICES_PER_IP", "LOGINS_PER_IP"} {
+		in.env["CITYEYES_LIMIT_"+name] = "1000000"
+	}
 	r := startRedis(t)
 	in.env["CITYEYES_REDIS_URL"] = r.url()
 	return in, r
