@@ -18,8 +18,9 @@ import (
 )
 
 // killer SIGKILLs p at random moments, waits a little and starts it again, until
-// stop is closed and at least min kills are done. It returns the number of kills.
-func killer(t *testing.T, p *proc, min int, every time.Duration, stop <-chan struct{}) (done func() int) {
+// stop is closed and at least min kills are done, or max kills are done (0: no cap). The
+// function returned waits for it and gives the number of kills.
+func killer(t *testing.T, p *proc, min, max int, every time.Duration, stop <-chan struct{}) (done func() int) {
 	var wg sync.WaitGroup
 	kills := 0
 	wg.Add(1)
@@ -29,6 +30,9 @@ func killer(t *testing.T, p *proc, min int, every time.Duration, stop <-chan str
 		for {
 			// A random moment: anywhere from a fifth of the period to one and a half.
 			wait := every/5 + time.Duration(rng.Int64N(int64(every*13/10)))
+			if max > 0 && kills >= max {
+				return
+			}
 			select {
 			case <-stop:
 				if kills >= min {
@@ -73,10 +77,10 @@ func TestSIGKILL(t *testing.T) {
 			}
 			s := in.newStream(8)
 			s.abandonedOK = target != "worker"
-			n, kills := size(100, 5000), size(2, 25)
+			n, kills := size(100, 5000), size(3, 25)
 			every := time.Duration(size(1500, 2500)) * time.Millisecond
 			stop := make(chan struct{})
-			done := killer(t, victim, kills, every, stop)
+			done := killer(t, victim, kills, size(kills, 0), every, stop)
 			s.run(n, 4)
 			close(stop)
 			k := done()
