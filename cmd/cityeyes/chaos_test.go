@@ -20,7 +20,7 @@ import (
 // killer SIGKILLs p at random moments, waits a little and starts it again, until
 // stop is closed and at least min kills are done, or max kills are done (0: no cap). The
 // function returned waits for it and gives the number of kills.
-func killer(t *testing.T, p *proc, min, max int, every time.Duration, stop <-chan struct{}) (done func() int) {
+func killer(t *testing.T, p *faultProc, min, max int, every time.Duration, stop <-chan struct{}) (done func() int) {
 	var wg sync.WaitGroup
 	kills := 0
 	wg.Add(1)
@@ -65,7 +65,7 @@ func TestSIGKILL(t *testing.T) {
 			// waits overlap.
 			t.Parallel()
 			in, _ := faultInstance(t)
-			var victim *proc
+			var victim *faultProc
 			if target == "serve" {
 				victim = in.newProc(nil, "serve")
 				victim.start()
@@ -73,7 +73,7 @@ func TestSIGKILL(t *testing.T) {
 				api, worker := in.newProc(nil, "api"), in.newProc(nil, "worker")
 				api.start()
 				worker.start()
-				victim = map[string]*proc{"api": api, "worker": worker}[target]
+				victim = map[string]*faultProc{"api": api, "worker": worker}[target]
 			}
 			s := in.newStream(8)
 			s.abandonedOK = target != "worker"

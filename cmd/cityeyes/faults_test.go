@@ -144,8 +144,8 @@ var smallJPEG = func() []byte {
 	return b.Bytes()
 }()
 
-// proc is one cityeyes process of a fault test, which the test may kill and start again.
-type proc struct {
+// faultProc is one cityeyes process of a fault test, which the test may kill and start again.
+type faultProc struct {
 	in   *instance
 	args []string
 	env  map[string]string
@@ -159,8 +159,8 @@ type proc struct {
 
 // newProc describes `cityeyes <args>` on the instance, with env overriding the
 // instance's environment (another address for a second API, say).
-func (in *instance) newProc(env map[string]string, args ...string) *proc {
-	p := &proc{in: in, args: args, env: map[string]string{}, base: in.base}
+func (in *instance) newProc(env map[string]string, args ...string) *faultProc {
+	p := &faultProc{in: in, args: args, env: map[string]string{}, base: in.base}
 	for k, v := range in.env {
 		p.env[k] = v
 	}
@@ -189,7 +189,7 @@ func (in *instance) newProc(env map[string]string, args ...string) *proc {
 
 // start starts the process and waits until it is ready: /readyz answers 200 for a
 // process with the API, the worker's start line for a worker.
-func (p *proc) start() {
+func (p *faultProc) start() {
 	p.in.t.Helper()
 	if err := p.tryStart(); err != nil {
 		p.in.t.Fatal(err)
@@ -197,7 +197,7 @@ func (p *proc) start() {
 }
 
 // tryStart is start for goroutines other than the test's, which may not call t.Fatal.
-func (p *proc) tryStart() error {
+func (p *faultProc) tryStart() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd != nil {
@@ -258,7 +258,7 @@ func (p *proc) tryStart() error {
 }
 
 // kill sends SIGKILL: no shutdown of any kind, as when a machine dies.
-func (p *proc) kill() {
+func (p *faultProc) kill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
@@ -271,7 +271,7 @@ func (p *proc) kill() {
 }
 
 // stop ends the process as an orchestrator would (SIGTERM), or kills it after 30 s.
-func (p *proc) stop() {
+func (p *faultProc) stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
