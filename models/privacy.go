@@ -8,6 +8,7 @@ import (
 	"math"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -253,16 +254,25 @@ func (db *DB) EraseCitizen(ctx context.Context, userID string, del ObjectDeleter
 	}
 }
 
-// deleteOriginals deletes photos' originals from the object store. It runs before the
-// transaction that marks them (markOriginals), never inside it: no transaction waits on the
-// object store.
+// deleteParallel is how many objects are deleted at once: each deletion is a round trip to
+// the object store, and a batch of them one after another was most of a batch's time.
+const deleteParallel = 8
+
+// deleteOriginals deletes photos' originals from the object store, a few at a time. It runs
+// before the transaction that marks them (markOriginals), never inside it: no transaction
+// waits on the object store.
 func deleteOriginals(ctx context.Context, ms []Media, del ObjectDeleter) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(deleteParallel)
 	for _, m := range ms {
-		if err := del(ctx, m.ObjectKey); err != nil {
-			return fmt.Errorf("delete original %s: %w", m.ObjectKey, err)
-		}
+		g.Go(func() error {
+			if err := del(gctx, m.ObjectKey); err != nil {
+				return fmt.Errorf("delete original %s: %w", m.ObjectKey, err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // markOriginals records that photos' originals are gone, and says how many were not marked
@@ -365,6 +375,11 @@ func (db *DB) finishErasure(ctx context.Context, userID string, del ObjectDelete
 		if left > 0 {
 			return nil
 		}
+		// The erased citizen's photos left (never attached) go to the tombstone before they are
+		// marked, so that this finds them through the index of originals still kept.
+		if err := tx.q(ctx).Model(&Media{}).Where("owner_id = ? AND original_deleted_at IS NULL", userID).Update("owner_id", TombstoneID).Error; err != nil {
+			return err
+		}
 		var err error
 		if n, err = tx.markOriginals(ctx, ms, now); err != nil {
 			return err
@@ -373,7 +388,6 @@ func (db *DB) finishErasure(ctx context.Context, userID string, del ObjectDelete
 		devices := q().Model(&Device{}).Select("id").Where("user_id = ?", userID)
 		posted := q().Model(&Open311Update{}).Select("event_id").Where("author_id = ? AND event_id IS NOT NULL", userID)
 		steps := []*gorm.DB{
-			q().Model(&Media{}).Where("owner_id = ?", userID).Update("owner_id", TombstoneID),
 			// An upload reserved meanwhile goes too; the sweeper removes its object if it
 			// comes, as it does any object under uploads/ that no row claims.
 			q().Where("owner_id = ?", userID).Delete(&Upload{}),
@@ -435,23 +449,33 @@ func (db *DB) anonymiseCases(ctx context.Context, ids []string, del ObjectDelete
 				}
 				cats[c.CategoryID] = cat
 			}
-			if c.ReporterID != TombstoneID {
-				reporters[c.ReporterID] = true
+			reporters[c.ReporterID] = true
+			// Only a case with free-text answers, or of a sensitive category, needs a
+			// statement of its own; the rest change together below.
+			own := map[string]any{}
+			if kept, dropped := keptAnswers(cat, c.Attributes); dropped {
+				own["attributes"] = kept
 			}
-			lat, lon := c.Lat, c.Lon
 			if cat.Sensitive {
-				lat, lon = math.Round(lat*100)/100, math.Round(lon*100)/100
+				own["lat"], own["lon"] = math.Round(c.Lat*100)/100, math.Round(c.Lon*100)/100
 			}
-			if err := tx.q(ctx).Model(&Case{}).Where("id = ?", c.ID).Updates(map[string]any{
-				"reporter_id": TombstoneID, "description": "", "address": "", "attributes": keptAnswers(cat, c.Attributes),
-				"lat": lat, "lon": lon, "anonymised_at": now,
-			}).Error; err != nil {
-				return err
+			if len(own) > 0 {
+				if err := tx.q(ctx).Model(&Case{}).Where("id = ?", c.ID).Updates(own).Error; err != nil {
+					return err
+				}
 			}
 		}
+		who := make([]string, 0, len(reporters))
+		for id := range reporters {
+			who = append(who, id)
+		}
 		q := func() *gorm.DB { return tx.q(ctx) }
+		// Inbox entries and deliveries are found through the cases' events, and idempotency
+		// records through their reporters: the indexes those tables have.
 		events := q().Model(&CaseEvent{}).Select("id").Where("case_id IN ?", ids)
 		steps := []*gorm.DB{
+			q().Model(&Case{}).Where("id IN ?", ids).Updates(map[string]any{
+				"reporter_id": TombstoneID, "description": "", "address": "", "anonymised_at": now}),
 			// The citizen's own events, and the comments Open311 clients posted for a person
 			// (the system acting for a named author).
 			q().Model(&CaseEvent{}).Where("case_id IN ? AND (actor_role = ? OR (actor_role = ? AND actor_id IS NOT NULL))",
@@ -461,18 +485,19 @@ func (db *DB) anonymiseCases(ctx context.Context, ids []string, del ObjectDelete
 			q().Model(&Media{}).Where("case_id IN ? AND kind = ?", ids, MediaBefore).Update("owner_id", TombstoneID),
 			q().Where("case_id IN ?", ids).Delete(&Supporter{}),
 			q().Where("event_id IN (?)", events).Delete(&Delivery{}),
-			q().Where("case_id IN ?", ids).Delete(&Notification{}),
-			q().Where("case_id IN ?", ids).Delete(&IdempotencyKey{}),
+			q().Where("event_id IN (?)", events).Delete(&Notification{}),
+			q().Where("user_id IN ? AND case_id IN ?", who, ids).Delete(&IdempotencyKey{}),
 		}
 		for _, s := range steps {
 			if s.Error != nil {
 				return s.Error
 			}
 		}
+		delete(reporters, TombstoneID)
 		if len(reporters) == 0 {
 			return nil
 		}
-		who := make([]string, 0, len(reporters))
+		who = who[:0]
 		for id := range reporters {
 			who = append(who, id)
 		}
@@ -484,25 +509,29 @@ func (db *DB) anonymiseCases(ctx context.Context, ids []string, del ObjectDelete
 
 // keptAnswers are the answers a case keeps once anonymised: numbers, dates and choices from
 // the city's own lists. Free text (string and text questions) is the reporter's own words
-// and goes, as does an answer to a question the category no longer asks.
-func keptAnswers(cat *Category, attrs string) string {
+// and goes, as does an answer to a question the category no longer asks. dropped says
+// whether anything went.
+func keptAnswers(cat *Category, attrs string) (kept string, dropped bool) {
 	var answers map[string]any
-	if err := json.Unmarshal([]byte(attrs), &answers); err != nil || len(answers) == 0 {
-		return "{}"
+	if err := json.Unmarshal([]byte(attrs), &answers); err != nil {
+		return "{}", true
 	}
 	kinds := map[string]string{}
 	for _, a := range CategoryAttributes(cat) {
 		kinds[a.Code] = a.Datatype
 	}
-	kept := map[string]any{}
+	keep := map[string]any{}
 	for code, v := range answers {
 		switch kinds[code] {
 		case "number", "datetime", "singlevaluelist", "multivaluelist":
-			kept[code] = v
+			keep[code] = v
 		}
 	}
-	b, _ := json.Marshal(kept)
-	return string(b)
+	if len(keep) == len(answers) {
+		return attrs, false
+	}
+	b, _ := json.Marshal(keep)
+	return string(b), true
 }
 
 // AnonymiseClosedCases anonymises up to limit of a city's closed cases that closed before
