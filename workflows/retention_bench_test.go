@@ -39,7 +39,7 @@ func BenchmarkRetention(b *testing.B) {
 
 		start := time.Now()
 		var batches []time.Duration
-		for _, step := range []func() (int, error){
+		for si, step := range []func() (int, error){
 			func() (int, error) {
 				return db.EraseOldOriginals(ctx, "testville", now.AddDate(0, 0, -365), models.PrivacyBatch, store.Delete, now)
 			},
@@ -54,6 +54,9 @@ func BenchmarkRetention(b *testing.B) {
 					b.Fatal(err)
 				}
 				batches = append(batches, time.Since(t0))
+				if d := time.Since(t0); d > time.Second {
+					b.Logf("step %d batch %d: %v", si, len(batches), d)
+				}
 				if done < models.PrivacyBatch {
 					break
 				}
