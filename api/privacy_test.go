@@ -341,6 +341,33 @@ func TestDeleteMe(t *testing.T) {
 		closed.Attributes["note"] != nil || len(closed.Photos) != 1 || closed.Photos[0].URL == nil {
 		t.Fatalf("the closed report after its reporter's deletion: %s", body)
 	}
+	// What the API shows of her reports, to staff, to the public and to Open311 clients,
+	// names nothing of hers either.
+	for _, path := range []string{"/v1/cases/" + sc.open.ID, "/v1/cases/" + sc.closed.ID, "/v1/reports/" + sc.closed.ID,
+		"/open311/v2/requests.json?jurisdiction_id=testville", "/open311/v2/servicerequestupdates.json?jurisdiction_id=testville"} {
+		token := sc.roads
+		if !strings.HasPrefix(path, "/v1/cases/") {
+			token = sc.bob
+		}
+		if path == "/v1/cases/"+sc.closed.ID {
+			token = h.staff("boss@test.example", "boss-pass")
+		}
+		resp, body := h.do("GET", path, token, nil, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
+		for _, m := range markers {
+			if strings.Contains(strings.ToLower(string(body)), strings.ToLower(m)) {
+				t.Fatalf("%s still shows %q: %s", path, m, body)
+			}
+		}
+		if strings.HasPrefix(path, "/v1/reports/") {
+			walkPublic(t, path, body)
+		}
+		if strings.Contains(path, "requests.json") && !strings.Contains(string(body), sc.closed.ID) {
+			t.Fatalf("%s does not list the anonymised case at all: %s", path, body)
+		}
+	}
 	// Bob's report still counts Alice's "me too"; Bob's own data is untouched.
 	b, _ := sc.export(t, sc.bob)
 	if len(b.Reports) != 1 || b.Reports[0].Supporters != 1 || len(b.Devices) != 1 {
