@@ -97,3 +97,14 @@ func (db *DB) UploadKeys(ctx context.Context, keys []string) (map[string]bool, e
 	}
 	return out, nil
 }
+
+// CaseMediaKeys lists the object keys of the photos of the given cases (their originals;
+// the versions the photo task makes share an original's name up to its extension).
+func (db *DB) CaseMediaKeys(ctx context.Context, caseIDs []string) ([]string, error) {
+	var keys []string
+	if len(caseIDs) == 0 {
+		return keys, nil
+	}
+	err := db.q(ctx).Model(&Media{}).Where("case_id IN ?", caseIDs).Pluck("object_key", &keys).Error
+	return keys, translate(err)
+}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -26,9 +27,104 @@ const (
 	sweepBatch = 500
 )
 
+// TaskSweepCasePhotos removes objects under the cases prefix that no photo row claims: the
+// photos of a multipart report whose process died between streaming them and committing
+// the case (a SIGKILL, a crash), which no request is left to remove.
+const TaskSweepCasePhotos = "media:sweep"
+
 // sweepTasks lists the periodic tasks of the sweeper of uploads never attached to a report and of orphan objects.
 func (w *Worker) sweepTasks() []Periodic {
-	return []Periodic{{Cron: "@every 1h", Type: TaskSweepUploads, Handler: w.handleSweepUploads, Unique: 50 * time.Minute}}
+	return []Periodic{
+		{Cron: "@every 1h", Type: TaskSweepUploads, Handler: w.handleSweepUploads, Unique: 50 * time.Minute},
+		// Daily: it lists every case photo in the store, which is cheap for the store but
+		// not free at millions of objects, and a leftover costs only its bytes.
+		{Cron: "@every 24h", Type: TaskSweepCasePhotos, Handler: w.handleSweepCasePhotos, Unique: 23 * time.Hour},
+	}
+}
+
+func (w *Worker) handleSweepCasePhotos(ctx context.Context, _ *asynq.Task) error {
+	n, err := w.SweepCasePhotos(ctx)
+	if n > 0 {
+		w.cfg.Logger.Info("swept case photos no case claims", "objects", n)
+	}
+	return err
+}
+
+// casePhotoPrefix is where the API writes a case's photos: cases/<case id>/<media id>.<ext>,
+// and the photo task its versions beside them: <media id>-display.jpg, <media id>-thumb.jpg.
+const casePhotoPrefix = "cases/"
+
+// SweepCasePhotos removes the objects under cases/ older than an hour whose case has no photo
+// row of that name: leftovers of a report whose process died before its case was committed.
+// An hour covers a report still streaming its photos. It says how many it removed; running it
+// twice, or on two workers at once, removes nothing more.
+func (w *Worker) SweepCasePhotos(ctx context.Context) (int, error) {
+	db, store := w.cfg.DB, w.cfg.Store
+	now := w.cfg.Now()
+	removed := 0
+	var batch []string
+	flush := func() error {
+		cases := map[string]bool{}
+		for _, k := range batch {
+			cases[caseOfKey(k)] = true
+		}
+		ids := make([]string, 0, len(cases))
+		for id := range cases {
+			ids = append(ids, id)
+		}
+		keys, err := db.CaseMediaKeys(ctx, ids)
+		if err != nil {
+			return err
+		}
+		claimed := map[string]bool{}
+		for _, k := range keys {
+			claimed[photoBase(k)] = true
+		}
+		for _, k := range batch {
+			if claimed[photoBase(k)] {
+				continue
+			}
+			if err := store.Delete(ctx, k); err != nil {
+				return err
+			}
+			removed++
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err := store.Walk(ctx, casePhotoPrefix, func(o storage.Object) error {
+		if o.Modified.After(now.Add(-orphanAge)) {
+			return nil // perhaps a report still streaming its photos
+		}
+		batch = append(batch, o.Key)
+		if len(batch) < sweepBatch {
+			return nil
+		}
+		return flush()
+	})
+	if err != nil {
+		return removed, err
+	}
+	return removed, flush()
+}
+
+// caseOfKey is the case id in cases/<case id>/<name>.
+func caseOfKey(key string) string {
+	rest := strings.TrimPrefix(key, casePhotoPrefix)
+	id, _, _ := strings.Cut(rest, "/")
+	return id
+}
+
+// photoBase is a photo object's key without its extension and version suffix, the same for an
+// original and its versions.
+func photoBase(key string) string {
+	base := strings.TrimSuffix(key, pathExt(key))
+	for _, v := range []string{"-display", "-thumb"} {
+		if b, ok := strings.CutSuffix(base, v); ok {
+			return b
+		}
+	}
+	return base
 }
 
 func (w *Worker) handleSweepUploads(ctx context.Context, _ *asynq.Task) error {

@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +102,62 @@ func TestSweepUploads(t *testing.T) {
 	}
 	if got := testenv.Objects(t, store, models.UploadPrefix); len(got) != 2 {
 		t.Fatalf("objects after the second sweep: %v", got)
+	}
+}
+
+// TestSweepCasePhotos runs the case-photo sweeper: it removes, once they are an hour old, the
+// objects under cases/ that no photo row claims (the photos of a report whose process died
+// before its case was committed), and leaves every photo of a case and its versions, young
+// leftovers and objects outside cases/ alone; a second run removes nothing.
+func TestSweepCasePhotos(t *testing.T) {
+	sc := newRetentionScene(t)
+	reporter, _, err := sc.db.RegisterDevice(ctx, models.DeviceRegistration{DeviceID: "sweep-cases", Platform: "ios"}, sc.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sc.report(t, reporter.ID, "pothole", "kept", nil, true)
+	sc.runTasks(t, false) // routes it and makes the photo's versions
+	kept, err := sc.db.CaseMediaKeys(ctx, []string{c.ID})
+	if err != nil || len(kept) != 1 {
+		t.Fatalf("case photo keys: %v, %v", kept, err)
+	}
+	base := strings.TrimSuffix(kept[0], ".jpg")
+	keep := []string{kept[0], base + "-display.jpg", base + "-thumb.jpg",
+		models.UploadPrefix + models.NewID() + ".jpg"} // another sweeper's business
+	leftovers := []string{
+		"cases/" + models.NewID() + "/" + models.NewID() + ".jpg", // a case never committed
+		"cases/" + c.ID + "/" + models.NewID() + ".png",           // a second photo of a report that died, same case id
+	}
+	for _, k := range append(keep[3:], leftovers...) {
+		if _, err := sc.store.Put(ctx, k, bytes.NewReader(testenv.PhotoJPEG), int64(len(testenv.PhotoJPEG)), "image/jpeg"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exists := func(k string) bool {
+		_, err := sc.store.Stat(ctx, k)
+		return err == nil
+	}
+
+	// Objects written just now are young: a report may still be streaming them.
+	sc.now = time.Now()
+	if n, err := sc.worker.SweepCasePhotos(ctx); err != nil || n != 0 {
+		t.Fatalf("young objects: removed %d, %v; want none", n, err)
+	}
+	sc.now = time.Now().Add(2 * time.Hour)
+	for run, want := range []int{len(leftovers), 0} {
+		n, err := sc.worker.SweepCasePhotos(ctx)
+		if err != nil || n != want {
+			t.Fatalf("run %d: removed %d, %v; want %d", run+1, n, err, want)
+		}
+	}
+	for _, k := range keep {
+		if !exists(k) {
+			t.Errorf("%s was removed", k)
+		}
+	}
+	for _, k := range leftovers {
+		if exists(k) {
+			t.Errorf("leftover %s is still there", k)
+		}
 	}
 }
