@@ -33,9 +33,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/city-eyes/cityeyes/internal/testenv"
 	"github.com/city-eyes/cityeyes/models"
 	"github.com/city-eyes/cityeyes/storage"
+	"github.com/city-eyes/cityeyes/workflows"
 )
 
 // chaos tells whether this is the long run (make chaos) rather than the quick one of make
@@ -514,8 +517,9 @@ func (s *stream) work(stop <-chan struct{}) {
 // figures is what a fault test reports: how much went through, what broke, what was lost.
 type figures struct {
 	Reports, Kills, Actions, Events, Pushes, Objects int
-	// Abandoned are the photos of submissions killed mid-request, for the sweeper.
-	Abandoned int
+	// Abandoned are the photos of submissions killed mid-request, for the sweeper; Swept are
+	// those the case-photo sweeper removed when the stream had settled.
+	Abandoned, Swept int
 	// Resent are second pushes of deliveries in doubt, each recorded as such.
 	Resent   int
 	Statuses map[int]int
@@ -536,8 +540,8 @@ func (f figures) String() string {
 		parts = append(parts, fmt.Sprintf("%s: %d", name, f.Statuses[k]))
 	}
 	return fmt.Sprintf("%d reports accepted, %d kills, %d handler actions, %d events, %d pushes, %d objects "+
-		"(%d of them photos of killed submissions, for the sweeper), %d pushes sent again after a kill in doubt; answers {%s}",
-		f.Reports, f.Kills, f.Actions, f.Events, f.Pushes, f.Objects, f.Abandoned, f.Resent, strings.Join(parts, ", "))
+		"(%d of them photos of killed submissions; the case-photo sweeper removed %d), %d pushes sent again after a kill in doubt; answers {%s}",
+		f.Reports, f.Kills, f.Actions, f.Events, f.Pushes, f.Objects, f.Abandoned, f.Swept, f.Resent, strings.Join(parts, ", "))
 }
 
 // check is the one checker of every fault test. Once the faults are healed it waits (up to
@@ -579,6 +583,22 @@ func (s *stream) check(store storage.Store, kills int) figures {
 		// Settled: a little longer, to catch a duplicate push on its way.
 		time.Sleep(time.Second)
 		last = s.verify(db, store, acc, &fig)
+	}
+	if len(last) == 0 && fig.Abandoned > 0 {
+		// The photos of submissions killed mid-request are the case-photo sweeper's: run it
+		// as if a day had passed, then nothing may be left that no photo names, and every
+		// photo of an accepted report must still be there.
+		w := workflows.New(workflows.Config{DB: testenv.OpenDB(t, s.in.env["CITYEYES_DATABASE_URL"]), Store: store,
+			Redis: asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, Now: func() time.Time { return time.Now().Add(25 * time.Hour) }})
+		n, err := w.SweepCasePhotos(context.Background())
+		if err != nil {
+			problems = append(problems, "case-photo sweep: "+err.Error())
+		}
+		fig.Swept = n
+		abandoned := fig.Abandoned
+		s.abandonedOK = false
+		last = s.verify(db, store, acc, &fig)
+		fig.Abandoned = abandoned
 	}
 	problems = append(problems, last...)
 	if len(problems) > 0 {
