@@ -89,19 +89,32 @@ async function refresh() {
 
 // get fetches a JSON answer of the API with the session's token, refreshing the token once
 // when it has expired.
-export async function get(path, retried = false) {
+export function get(path) {
+  return send("GET", path);
+}
+
+// send calls the API with the session's token and a JSON body (or none), refreshing the
+// token once when it has expired. A refused call throws a Problem whose message is the
+// problem's detail.
+export async function send(method, path, body, retried = false) {
   const s = session();
   if (!s) throw new SignedOut();
-  const resp = await fetch(path, { headers: { Authorization: `Bearer ${s.token}`, Accept: "application/json" } });
+  const headers = { Authorization: `Bearer ${s.token}`, Accept: "application/json" };
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  const resp = await fetch(path, init);
   if (resp.status === 401 && !retried) {
     await refresh();
-    return get(path, true);
+    return send(method, path, body, true);
   }
   if (resp.status === 401) {
     signOut();
     throw new SignedOut();
   }
-  const body = await readBody(resp);
-  if (!resp.ok) throw new Problem(resp.status, body);
-  return body;
+  const out = await readBody(resp);
+  if (!resp.ok) throw new Problem(resp.status, out);
+  return out;
 }

@@ -1,11 +1,12 @@
 // The staff dashboard: sign-in, the period picker, KPI tiles, charts, the map of open
 // cases, the lists and the per-department table, and a case's details in a drawer. Every
 // figure comes from the API as it is: the page computes nothing a test could not check
-// against GET /v1/stats.
+// against GET /v1/stats. An administrator also has the Administration view (admin.js).
 
 import { get, session, signIn, signOut, Problem, SignedOut } from "./api.js";
 import { rateChart, volumeChart } from "./charts.js";
 import { CaseMap } from "./map.js";
+import { reload as reloadAdmin, setup as setupAdmin } from "./admin.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -86,6 +87,7 @@ $("#login-form").addEventListener("submit", async (e) => {
 
 $("#logout").addEventListener("click", () => {
   signOut();
+  showView("dashboard");
   state.mode = null;
   state.areas = null;
   state.categoryNames = null;
@@ -104,6 +106,26 @@ function failed(err) {
   n.textContent = `Could not load the dashboard: ${err.message}`;
   console.error(err);
 }
+
+// ---------------------------------------------------------------------------
+// Views: the dashboard, and for an administrator the city's administration.
+
+function showView(name) {
+  const admin = name === "admin";
+  $("#main").hidden = admin;
+  $("#admin").hidden = !admin;
+  $("#period").hidden = admin || state.mode === "queue";
+  $("#view-dashboard").setAttribute("aria-pressed", String(!admin));
+  $("#view-admin").setAttribute("aria-pressed", String(admin));
+  if (admin) {
+    closeDrawer();
+    reloadAdmin();
+  }
+}
+
+$("#view-dashboard").addEventListener("click", () => showView("dashboard"));
+$("#view-admin").addEventListener("click", () => showView("admin"));
+setupAdmin(failed);
 
 // ---------------------------------------------------------------------------
 // Period
@@ -173,6 +195,8 @@ function showApp() {
   $("#app-view").hidden = false;
   $("#who").textContent = `${s.email || ""} · ${s.role}${s.department ? ` (${s.department})` : ""}`;
   $("#jurisdiction").textContent = s.jurisdiction ? `· ${s.jurisdiction}` : "";
+  $("#views").hidden = s.role !== "admin";
+  showView("dashboard");
   if (!state.map) state.map = new CaseMap($("#map"), openCase);
   setDays(state.days || 30);
   load();
@@ -231,7 +255,7 @@ async function loadStats(ticket) {
   await categoryNames(overdue.cases[0] || breaching.cases[0] || open.cases[0]);
   if (ticket !== state.loading) return;
   for (const s of document.querySelectorAll(".supervisor-only")) s.hidden = false;
-  $("#period").hidden = false;
+  $("#period").hidden = !$("#admin").hidden;
   for (const g of byDept.groups) state.departmentNames.set(g.key, g.name);
   const t = byDept.total;
   renderTiles([

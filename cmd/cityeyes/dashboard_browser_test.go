@@ -261,6 +261,120 @@ func TestDashboardInChromium(t *testing.T) {
 			t.Errorf("the handler's map shows %d cases, the queue has %d", page.Dots, len(queue.Items))
 		}
 		screenshot(t, ctx, filepath.Join(artifacts, "dashboard-handler.png"))
+		if evaluate[bool](t, ctx, `!document.querySelector("#views").hidden`) {
+			t.Error("a case handler is offered the Administration view")
+		}
+	})
+
+	t.Run("admin", func(t *testing.T) {
+		admin := in.login("admin@nyc.demo", "demo-admin")
+		signInThroughForm(t, ctx, in.base, "admin@nyc.demo", "demo-admin")
+		browse(t, ctx,
+			chromedp.Click(chromedp.CSS("#view-admin")),
+			waitFor(`document.querySelector("#admin").dataset.state === "ready" && !document.querySelector("#admin").hidden`))
+		if !evaluate[bool](t, ctx, `document.querySelector("#main").hidden`) {
+			t.Error("the dashboard is still shown beside the Administration view")
+		}
+		// The lists are the API's.
+		var depts []struct{ Code, Name string }
+		in.must(in.call("GET", "/v1/admin/departments", admin, nil, &depts), 200)
+		var staff []struct{ ID string }
+		in.must(in.call("GET", "/v1/admin/staff", admin, nil, &staff), 200)
+		shown := evaluate[[]int](t, ctx, `[document.querySelectorAll("#adm-departments-list tbody tr[data-code]").length,
+			document.querySelectorAll("#adm-staff-list tbody tr[data-id]").length,
+			document.querySelectorAll("#adm-categories-list tbody tr[data-code]").length]`)
+		var cats []map[string]any
+		in.must(in.call("GET", "/v1/admin/categories", admin, nil, &cats), 200)
+		if shown[0] != len(depts) || shown[1] != len(staff) || shown[2] != len(cats) || len(depts) == 0 {
+			t.Errorf("the page lists %d departments, %d staff, %d categories; the API %d, %d, %d", shown[0], shown[1], shown[2], len(depts), len(staff), len(cats))
+		}
+
+		// done waits for a section's message after a change, and the lists read again.
+		done := func(section, state string) chromedp.Action[chromedp.Void] {
+			return waitFor(fmt.Sprintf(`document.querySelector("#adm-%s .adm-msg").dataset.state === %q && document.querySelector("#admin").dataset.state === "ready"`, section, state))
+		}
+		msg := func(section string) string {
+			return evaluate[string](t, ctx, fmt.Sprintf(`document.querySelector("#adm-%s .adm-msg").textContent`, section))
+		}
+
+		// A department added through the form is in the API's list and on the page.
+		browse(t, ctx,
+			chromedp.SendKeys(chromedp.CSS(`#adm-department-form input[name="code"]`), "BIKES"),
+			chromedp.SendKeys(chromedp.CSS(`#adm-department-form input[name="name"]`), "Bike Lanes Office"),
+			chromedp.Click(chromedp.CSS(`#adm-department-form button[type="submit"]`)),
+			done("departments", "ok"),
+			waitFor(`!!document.querySelector('#adm-departments-list tr[data-code="BIKES"]')`))
+		in.must(in.call("GET", "/v1/admin/departments", admin, nil, &depts), 200)
+		if !slices.Contains(depts, struct{ Code, Name string }{"BIKES", "Bike Lanes Office"}) {
+			t.Errorf("the department added on the page is not in the API's list: %v", depts)
+		}
+
+		// A category's SLA changed on the page is the API's.
+		sla := func() float64 {
+			var cs []map[string]any
+			in.must(in.call("GET", "/v1/admin/categories", admin, nil, &cs), 200)
+			for _, c := range cs {
+				if c["code"] == "pothole" {
+					return c["sla_hours"].(float64)
+				}
+			}
+			t.Fatal("no pothole category")
+			return 0
+		}
+		setSLA := func(v string) {
+			browse(t, ctx,
+				chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector("#adm-categories .adm-msg").dataset.state = "";
+					document.querySelector('#adm-categories-list tr[data-code="pothole"] input.sla').value = %q`, v)),
+				chromedp.Click(chromedp.CSS(`#adm-categories-list tr[data-code="pothole"] button`)))
+		}
+		before := sla()
+		want := before + 7
+		setSLA(fmt.Sprint(want))
+		browse(t, ctx, done("categories", "ok"))
+		if got := sla(); got != want {
+			t.Errorf("pothole's SLA is %v after saving %v on the page (was %v)", got, want, before)
+		}
+
+		// A negative SLA is refused: the page shows the API's detail, and nothing changed.
+		setSLA("-5")
+		browse(t, ctx, done("categories", "error"))
+		var pothole map[string]any
+		in.must(in.call("GET", "/v1/admin/categories", admin, nil, &cats), 200)
+		for _, c := range cats {
+			if c["code"] == "pothole" {
+				pothole = c
+			}
+		}
+		pothole["sla_hours"] = -5
+		var problem struct{ Detail string }
+		refused := in.call("PUT", "/v1/admin/categories/pothole", admin, pothole, nil)
+		in.must(refused, 422)
+		if err := json.NewDecoder(refused.Body).Decode(&problem); err != nil {
+			t.Fatal(err)
+		}
+		if got := msg("categories"); got != problem.Detail || !strings.Contains(got, "negative") {
+			t.Errorf("the page says %q about a negative SLA; the API's detail is %q", got, problem.Detail)
+		}
+		if got := sla(); got != want {
+			t.Errorf("a refused change left pothole's SLA at %v, want %v", got, want)
+		}
+		if v := evaluate[string](t, ctx, `document.querySelector('#adm-categories-list tr[data-code="pothole"] input.sla').value`); v != fmt.Sprint(want) {
+			t.Errorf("after the refusal the page shows SLA %q, the API %v", v, want)
+		}
+		if w := evaluate[[]int](t, ctx, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
+			t.Errorf("the Administration view is %d pixels wide in a window of %d", w[0], w[1])
+		}
+		browse(t, ctx, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+		screenshot(t, ctx, filepath.Join(artifacts, "dashboard-admin.png"))
+		bounded, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		full, err := chromedp.Run(bounded, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(artifacts, "dashboard-admin-full.png"), full, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 
