@@ -3,7 +3,7 @@
 // (/v1/admin/...). The page checks nothing itself: the API validates every change, and a
 // refused one shows the problem's detail in its section, the lists left as the API has them.
 
-import { send, Problem, SignedOut } from "./api.js";
+import { send, session, Problem, SignedOut } from "./api.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -112,10 +112,10 @@ function render() {
   table("#adm-areas-list", ["Code", "Name"], data.areas.map((a) =>
     h("tr", { "data-code": a.code }, h("td", { class: "code" }, a.code), h("td", {}, a.name || "—"))), "No areas.");
 
+  const me = (session() || {}).email;
   table("#adm-staff-list", ["Email", "Name", "Role", "Department", "Status", ""], data.staff.map((u) => {
-    const toggle = h("button", { type: "button", class: `link${u.disabled ? "" : " danger"}` }, u.disabled ? "Enable" : "Disable");
-    toggle.addEventListener("click", () => change("staff", toggle,
-      () => send("PATCH", `/v1/admin/staff/${enc(u.id)}`, { disabled: !u.disabled }), `${u.email} ${u.disabled ? "enabled" : "disabled"}.`));
+    // Nobody disables their own account from here: they would lock themselves out.
+    const toggle = u.email === me ? h("span", { class: "muted small" }, "you") : staffToggle(u);
     return h("tr", { "data-id": u.id, class: u.disabled ? "disabled" : null },
       h("td", {}, u.email), h("td", {}, u.name), h("td", {}, u.role),
       h("td", {}, u.department ? deptName.get(u.department) || u.department : "—"),
@@ -131,6 +131,13 @@ function render() {
     });
     return h("tr", { "data-id": k.id }, h("td", {}, k.name), h("td", {}, k.source), h("td", {}, when(k.created_at)), h("td", {}, rm));
   }), "No Open311 keys.");
+}
+
+function staffToggle(u) {
+  const toggle = h("button", { type: "button", class: `link${u.disabled ? "" : " danger"}` }, u.disabled ? "Enable" : "Disable");
+  toggle.addEventListener("click", () => change("staff", toggle,
+    () => send("PATCH", `/v1/admin/staff/${enc(u.id)}`, { disabled: !u.disabled }), `${u.email} ${u.disabled ? "enabled" : "disabled"}.`));
+  return toggle;
 }
 
 // reload reads every list of the admin API again.

@@ -289,6 +289,12 @@ func TestDashboardInChromium(t *testing.T) {
 			t.Errorf("the page lists %d departments, %d staff, %d categories; the API %d, %d, %d", shown[0], shown[1], shown[2], len(depts), len(staff), len(cats))
 		}
 
+		// Every member of staff but the administrator themselves can be disabled from here.
+		if n := evaluate[[]int](t, ctx, `[document.querySelectorAll("#adm-staff-list tbody tr button").length,
+			[...document.querySelectorAll("#adm-staff-list tbody tr")].filter(r => r.cells[0].textContent === "admin@nyc.demo" && r.querySelector("button")).length]`); n[0] != len(staff)-1 || n[1] != 0 {
+			t.Errorf("the staff list has %d Disable buttons (%d on the admin's own row) for %d staff", n[0], n[1], len(staff))
+		}
+
 		// done waits for a section's message after a change, and the lists read again.
 		done := func(section, state string) chromedp.Action[chromedp.Void] {
 			return waitFor(fmt.Sprintf(`document.querySelector("#adm-%s .adm-msg").dataset.state === %q && document.querySelector("#admin").dataset.state === "ready"`, section, state))
