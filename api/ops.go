@@ -68,14 +68,14 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	c.Set(headerRequestID, id)
 	ctx := models.WithRequestID(c.UserContext(), id)
 	c.SetUserContext(ctx)
+	// An error is answered here, not by Fiber's error handler after this returns, so that the
+	// metrics and the log see the status the client gets (a problem's 422, not the 200 the
+	// response held when the handler returned).
 	err := c.Next()
-	status := c.Response().StatusCode()
 	if err != nil {
-		var fe *fiber.Error
-		if errors.As(err, &fe) {
-			status = fe.Code
-		}
+		err = s.handleError(c, err)
 	}
+	status := c.Response().StatusCode()
 	took := time.Since(start)
 	// Copies: Fiber reuses the buffers its strings point into, and a label value is kept.
 	method, route := strings.Clone(c.Method()), strings.Clone(c.Route().Path)

@@ -30,6 +30,12 @@ func TestMetricsStayReadable(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+	// Refused requests are counted with the status their client got, not the 200 the
+	// response held when the handler returned its error.
+	if !strings.Contains(string(body), `method="POST",route="/v1/reports",status="4`) ||
+		strings.Contains(string(body), `method="POST",route="/v1/reports",status="200"`) {
+		t.Errorf("refused reports are not counted with their 4xx status:\n%s", grepLines(string(body), `route="/v1/reports"`))
+	}
 	for _, line := range strings.Split(string(body), "\n") {
 		if i := strings.Index(line, `method="`); i >= 0 {
 			m, _, _ := strings.Cut(line[i+len(`method="`):], `"`)
@@ -38,4 +44,15 @@ func TestMetricsStayReadable(t *testing.T) {
 			}
 		}
 	}
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
