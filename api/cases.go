@@ -37,19 +37,9 @@ func (s *Server) queueFilter(c *fiber.Ctx) (models.QueueFilter, error) {
 	if len(f.Text) > 200 {
 		return f, models.Problemf(models.ErrInvalid, "invalid-query", "q is over 200 characters")
 	}
-	if code := c.Query("category"); code != "" {
-		cat, err := s.db.CategoryByCode(ctx, p.JurisdictionID, code)
-		if err != nil {
-			return f, models.Problemf(models.ErrInvalid, "unknown-category", "no category %q in your city", code)
-		}
-		f.CategoryID = cat.ID
-	}
-	if code := c.Query("area"); code != "" {
-		a, err := s.db.AreaByCode(ctx, p.JurisdictionID, code)
-		if err != nil {
-			return f, models.Problemf(models.ErrInvalid, "unknown-area", "no area %q in your city", code)
-		}
-		f.AreaID = a.ID
+	var err error
+	if f.CategoryID, f.AreaID, err = s.placeFilters(ctx, c, p.JurisdictionID); err != nil {
+		return f, err
 	}
 	if st := c.Query("status"); st != "" {
 		for _, v := range strings.Split(st, ",") {
@@ -308,4 +298,24 @@ func (s *Server) feedback(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(r)
+}
+
+// placeFilters turns the category and area codes of a listing's query (?category=, ?area=)
+// into the ids of the caller's city; an unknown code is a 422 naming it.
+func (s *Server) placeFilters(ctx context.Context, c *fiber.Ctx, jurisdictionID string) (categoryID, areaID string, err error) {
+	if code := c.Query("category"); code != "" {
+		cat, err := s.db.CategoryByCode(ctx, jurisdictionID, code)
+		if err != nil {
+			return "", "", models.Problemf(models.ErrInvalid, "unknown-category", "no category %q in your city", code)
+		}
+		categoryID = cat.ID
+	}
+	if code := c.Query("area"); code != "" {
+		a, err := s.db.AreaByCode(ctx, jurisdictionID, code)
+		if err != nil {
+			return "", "", models.Problemf(models.ErrInvalid, "unknown-area", "no area %q in your city", code)
+		}
+		areaID = a.ID
+	}
+	return categoryID, areaID, nil
 }

@@ -58,19 +58,8 @@ func (s *Server) exportFilter(c *fiber.Ctx) (models.ExportFilter, error) {
 		}
 		f.DepartmentID = d.ID
 	}
-	if code := c.Query("category"); code != "" {
-		cat, err := s.db.CategoryByCode(ctx, j.ID, code)
-		if err != nil {
-			return f, models.Problemf(models.ErrInvalid, "unknown-category", "no category %q in your city", code)
-		}
-		f.CategoryID = cat.ID
-	}
-	if code := c.Query("area"); code != "" {
-		a, err := s.db.AreaByCode(ctx, j.ID, code)
-		if err != nil {
-			return f, models.Problemf(models.ErrInvalid, "unknown-area", "no area %q in your city", code)
-		}
-		f.AreaID = a.ID
+	if f.CategoryID, f.AreaID, err = s.placeFilters(ctx, c, j.ID); err != nil {
+		return f, err
 	}
 	switch inc := c.Query("include"); inc {
 	case "":

@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,29 +61,42 @@ const casePhotoPrefix = "cases/"
 // An hour covers a report still streaming its photos. It says how many it removed; running it
 // twice, or on two workers at once, removes nothing more.
 func (w *Worker) SweepCasePhotos(ctx context.Context) (int, error) {
-	db, store := w.cfg.DB, w.cfg.Store
-	now := w.cfg.Now()
-	removed := 0
-	var batch []string
-	flush := func() error {
+	return w.sweepUnclaimed(ctx, casePhotoPrefix, w.cfg.Now(), func(ctx context.Context, batch []string) (map[string]bool, error) {
 		cases := map[string]bool{}
 		for _, k := range batch {
 			cases[caseOfKey(k)] = true
 		}
-		ids := make([]string, 0, len(cases))
-		for id := range cases {
-			ids = append(ids, id)
+		keys, err := w.cfg.DB.CaseMediaKeys(ctx, slices.Collect(maps.Keys(cases)))
+		if err != nil {
+			return nil, err
 		}
-		keys, err := db.CaseMediaKeys(ctx, ids)
+		named := map[string]bool{}
+		for _, k := range keys {
+			named[photoBase(k)] = true
+		}
+		claimed := map[string]bool{}
+		for _, k := range batch {
+			claimed[k] = named[photoBase(k)]
+		}
+		return claimed, nil
+	})
+}
+
+// sweepUnclaimed removes the objects under prefix older than orphanAge that claimed, asked
+// about a batch of keys, does not claim, and says how many it removed. Younger objects are
+// left alone: an upload or a report may still be writing them.
+func (w *Worker) sweepUnclaimed(ctx context.Context, prefix string, now time.Time,
+	claimed func(ctx context.Context, keys []string) (map[string]bool, error)) (int, error) {
+	store := w.cfg.Store
+	removed := 0
+	var batch []string
+	flush := func() error {
+		kept, err := claimed(ctx, batch)
 		if err != nil {
 			return err
 		}
-		claimed := map[string]bool{}
-		for _, k := range keys {
-			claimed[photoBase(k)] = true
-		}
 		for _, k := range batch {
-			if claimed[photoBase(k)] {
+			if kept[k] {
 				continue
 			}
 			if err := store.Delete(ctx, k); err != nil {
@@ -92,9 +107,9 @@ func (w *Worker) SweepCasePhotos(ctx context.Context) (int, error) {
 		batch = batch[:0]
 		return nil
 	}
-	err := store.Walk(ctx, casePhotoPrefix, func(o storage.Object) error {
+	err := store.Walk(ctx, prefix, func(o storage.Object) error {
 		if o.Modified.After(now.Add(-orphanAge)) {
-			return nil // perhaps a report still streaming its photos
+			return nil
 		}
 		batch = append(batch, o.Key)
 		if len(batch) < sweepBatch {
@@ -168,36 +183,7 @@ func (w *Worker) SweepUploads(ctx context.Context) (SweepResult, error) {
 		}
 	}
 
-	var batch []string
-	flush := func() error {
-		claimed, err := db.UploadKeys(ctx, batch)
-		if err != nil {
-			return err
-		}
-		for _, k := range batch {
-			if claimed[k] {
-				continue
-			}
-			if err := store.Delete(ctx, k); err != nil {
-				return err
-			}
-			res.Orphans++
-		}
-		batch = batch[:0]
-		return nil
-	}
-	err := store.Walk(ctx, models.UploadPrefix, func(o storage.Object) error {
-		if o.Modified.After(now.Add(-orphanAge)) {
-			return nil // too young to tell from a leftover; an hour on, it is one or is claimed
-		}
-		batch = append(batch, o.Key)
-		if len(batch) < sweepBatch {
-			return nil
-		}
-		return flush()
-	})
-	if err != nil {
-		return res, err
-	}
-	return res, flush()
+	n, err := w.sweepUnclaimed(ctx, models.UploadPrefix, now, db.UploadKeys)
+	res.Orphans += n
+	return res, err
 }
