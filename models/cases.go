@@ -115,6 +115,10 @@ func (db *DB) CreateCase(ctx context.Context, nc NewCase, now time.Time) (*Case,
 		if err := tx.q(ctx).Create(c).Error; err != nil {
 			return err
 		}
+		facts := factsOf(c)
+		if err := tx.recordStatsChange(ctx, c.JurisdictionID, nil, &facts); err != nil {
+			return err
+		}
 		ev := &CaseEvent{
 			ID: NewID(), CaseID: c.ID, Seq: 1, Type: ActionSubmit,
 			ActorID: &nc.ReporterID, ActorRole: RoleCitizen,
@@ -373,6 +377,10 @@ func (db *DB) Transition(ctx context.Context, ch Change, now time.Time) (*Case, 
 		if out, err = tx.Case(ctx, c.ID); err != nil {
 			return err
 		}
+		before, after := factsOf(c), factsOf(out)
+		if err := tx.recordStatsChange(ctx, c.JurisdictionID, &before, &after); err != nil {
+			return err
+		}
 		return tx.scheduleTimers(ctx, c, out, ev, now)
 	})
 	if err != nil {
@@ -435,6 +443,7 @@ func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, n
 		}
 		if ch.Action == ActionReopen {
 			u["resolved_at"] = nil
+			u["reopened"] = true
 		}
 	case ActionReject:
 		firstResponse()
@@ -468,6 +477,7 @@ func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, n
 		u["closed_at"] = now
 		if ch.Rating != 0 {
 			data["rating"] = ch.Rating
+			u["rating"], u["rated_at"] = ch.Rating, now
 		}
 	case ActionClose:
 		if !ValidResolution(ch.Resolution) {
@@ -502,6 +512,7 @@ func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, n
 			return nil, nil, Problemf(ErrConflict, "already-rated", "case %s has been rated already", c.Number)
 		}
 		data["rating"] = ch.Rating
+		u["rating"], u["rated_at"] = ch.Rating, now
 	case ActionDefer:
 		if strings.TrimSpace(ch.Note) == "" || ch.Until == nil {
 			return nil, nil, Problemf(ErrInvalid, "defer-needs-reason", "defer needs a note (the reason) and until (when work can resume)")
@@ -521,6 +532,7 @@ func (db *DB) applyChange(ctx context.Context, c *Case, ch Change, to *Status, n
 			remaining = int64(wc.Elapsed(now, *c.DueAt) / time.Second)
 		}
 		u["deferred_until"], u["remaining_seconds"], u["due_at"] = ch.Until.UTC(), remaining, nil
+		u["deferred"] = true
 		data["until"], data["remaining_seconds"] = ch.Until.UTC(), remaining
 	case ActionResume:
 		wc, _, err := db.workCalendar(ctx, c.JurisdictionID)

@@ -160,6 +160,13 @@ type Case struct {
 
 	// AnonymisedAt is when the case's personal data was removed (docs/privacy.md).
 	AnonymisedAt *time.Time
+
+	// What the KPIs read of its history, kept on the row too (models/rollup.go): whether the
+	// reporter ever reopened it, whether it was ever deferred, and its rating and when.
+	Reopened bool
+	Deferred bool
+	Rating   *int
+	RatedAt  *time.Time
 }
 
 // CaseEvent is one entry of a case's append-only timeline.

@@ -4,9 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -38,9 +35,10 @@ type StatsQuery struct {
 	Now            time.Time
 }
 
-// KPIs are one group's figures. Counts are exact; rates and hours are nil when there is
-// nothing to compute them from. docs/kpis.md defines each; kpiAnchors below is where the
-// definitions live in code.
+// KPIs are one group's figures. Counts are exact; hours are read from histograms (within
+// HoursPrecision); rates and hours are nil when there is nothing to compute them from.
+// docs/kpis.md defines each; caseFacts.items (models/rollup.go) is where the definitions
+// live in code.
 type KPIs struct {
 	Key, Name      string
 	Received       int64
@@ -68,105 +66,6 @@ type Stats struct {
 	Total    KPIs
 }
 
-// kpiCount is a count: how many of an anchor's cases (or events) satisfy expr (SQL
-// evaluating to 1 or 0).
-type kpiCount struct {
-	name string
-	expr string
-}
-
-// kpiHours is a percentile of hours between two times of each of an anchor's cases.
-type kpiHours struct {
-	name     string
-	fraction float64
-	from, to string
-}
-
-// kpiAnchor is a set of measures counted at the time of one kind of event: every KPI is
-// counted in the period (and for day and week groupings, on the day) its event happened.
-// The time is read from the case row where the lifecycle writes it in the same transaction
-// as the event (Transition), so that a year of a city is one index range scan per kind of
-// event rather than a walk of the whole event log; reopens, deferrals and ratings, which the
-// case row does not keep, are read from the log itself.
-type kpiAnchor struct {
-	// from is the table (with the cases aliased c), column the event's time.
-	from, column string
-	// where narrows the anchor's rows.
-	where string
-	// snapshot anchors are not bounded by the period: they count the state now.
-	snapshot bool
-	counts   []kpiCount
-	hours    []kpiHours
-}
-
-// The SQL fragments of the KPI definitions. Closed is terminal in the lifecycle (reopen
-// starts from resolved), so a case's closing event is its last status change.
-const (
-	sqlReopened  = "c.id IN (SELECT case_id FROM case_events WHERE type = 'reopen')"
-	sqlDeferred  = "c.id IN (SELECT case_id FROM case_events WHERE type = 'defer')"
-	sqlWorking   = "c.status IN ('dispatched', 'accepted', 'in_progress')"
-	sqlFinished  = "COALESCE(c.resolved_at, c.closed_at)"
-	sqlCasesOnly = "cases c"
-	sqlRatings   = "case_events e JOIN cases c ON c.id = e.case_id"
-)
-
-// kpiAnchors defines every KPI, once. Each line says which event counts and which cases.
-func (db *DB) kpiAnchors(now time.Time) []kpiAnchor {
-	rating := "CAST(e.data->>'rating' AS INTEGER)"
-	if db.dialect == SQLite {
-		rating = "CAST(json_extract(e.data, '$.rating') AS INTEGER)"
-	}
-	return []kpiAnchor{{
-		// received: cases submitted in the period (their first event, submit).
-		// received_closed: of those, the ones closed now (the numerator of the closure rate).
-		from: sqlCasesOnly, column: "c.created_at",
-		counts: []kpiCount{{"received", "1"}, {"received_closed", "CASE WHEN c.status = 'closed' THEN 1 ELSE 0 END"}},
-	}, {
-		// dispatched: cases sent to the department that holds them now (route, dispatch from
-		// triage, transfer or reopen: the last of these) in the period.
-		from: sqlCasesOnly, column: "c.dispatched_at",
-		counts: []kpiCount{{"dispatched", "1"}},
-	}, {
-		// closed: cases closed in the period (confirm, timeout or close).
-		// reopened: of those, the ones a reporter reopened at least once (rework).
-		// hours to close: from received to closed, of the cases closed in the period.
-		from: sqlCasesOnly, column: "c.closed_at",
-		counts: []kpiCount{{"closed", "1"}, {"reopened", "CASE WHEN " + sqlReopened + " THEN 1 ELSE 0 END"}},
-		hours: []kpiHours{{"hours_to_close_p50", 0.5, "c.created_at", "c.closed_at"},
-			{"hours_to_close_p90", 0.9, "c.created_at", "c.closed_at"}},
-	}, {
-		// due: cases whose deadline falls in the period, deferred cases (缓办) left out.
-		// closed_on_time: of those, the ones closed now whose work was finished (resolved, or
-		// closed straight from work) by the deadline.
-		from: sqlCasesOnly, column: "c.due_at", where: "NOT (" + sqlDeferred + ")",
-		counts: []kpiCount{{"due", "1"}, {"closed_on_time",
-			"CASE WHEN c.status = 'closed' AND " + sqlFinished + " <= c.due_at THEN 1 ELSE 0 END"}},
-	}, {
-		// hours to first response: from received to the first response of staff (accept,
-		// reject, resolve or close), of the cases first responded to in the period.
-		from: sqlCasesOnly, column: "c.first_response_at",
-		hours: []kpiHours{{"hours_to_first_response_p50", 0.5, "c.created_at", "c.first_response_at"}},
-	}, {
-		// ratings and satisfaction: the reporters' ratings (1 to 5) given in the period, with
-		// their confirmation or afterwards.
-		from: sqlRatings, column: "e.created_at",
-		where:  "e.type IN ('rate', 'confirm') AND " + rating + " IS NOT NULL",
-		counts: []kpiCount{{"ratings", "1"}, {"rating_sum", rating}},
-	}, {
-		// overdue: cases a department is working on (dispatched, accepted, in progress) whose
-		// deadline has passed, now; in day and week groupings, on the day of their deadline.
-		from: sqlCasesOnly, column: "c.due_at", snapshot: true,
-		where:  sqlWorking + " AND c.due_at < " + db.timeLiteral(now),
-		counts: []kpiCount{{"overdue", "1"}},
-	}}
-}
-
-// backlogWhere selects the cases open at t: received before it and not closed before it.
-func (db *DB) backlogWhere(t time.Time) string {
-	lit := db.timeLiteral(t)
-	return "c.created_at < " + lit + " AND (c.status <> 'closed' OR c.closed_at >= " + lit + ")"
-}
-
 // timeLiteral writes an instant as an SQL literal the dialect compares with its stored times.
 func (db *DB) timeLiteral(t time.Time) string {
 	if db.dialect == SQLite {
@@ -174,14 +73,6 @@ func (db *DB) timeLiteral(t time.Time) string {
 		return "'" + t.UTC().Format("2006-01-02 15:04:05.999999999-07:00") + "'"
 	}
 	return "TIMESTAMPTZ '" + t.UTC().Format(time.RFC3339Nano) + "'"
-}
-
-// hoursSQL is the hours between two times.
-func (db *DB) hoursSQL(from, to string) string {
-	if db.dialect == SQLite {
-		return fmt.Sprintf("((julianday(%s) - julianday(%s)) * 24.0)", to, from)
-	}
-	return fmt.Sprintf("(EXTRACT(EPOCH FROM (%s - %s)) / 3600.0)", to, from)
 }
 
 // timeKey is the local date (day) or the local date of the Monday (week) of a time, in
@@ -224,297 +115,381 @@ func (db *DB) timeKey(col, groupBy string, loc *time.Location, from, to time.Tim
 	return fmt.Sprintf("CASE WHEN %s >= %s AND %s < %s THEN %s END", col, db.timeLiteral(from), col, db.timeLiteral(to), key)
 }
 
-// Stats computes a city's KPIs over a period, per group and for the whole city.
+// Stats computes a city's KPIs over a period, per group and for the whole city, from the
+// rollup (models/rollup.go), building it first if it is not built for the city's time zone.
 //
-// On PostgreSQL the queries run in one read-only transaction: every figure is read from the
-// same snapshot, so they agree with each other even while cases change; and with the memory
-// to sort a year of a large city's times for the percentiles in memory rather than on disk.
+// The reads run in one transaction, on PostgreSQL a read-only snapshot: the rollup and the
+// changes not yet folded into it are then read as of one moment, and every figure agrees
+// with the others even while cases change and a fold runs.
 func (db *DB) Stats(ctx context.Context, q StatsQuery) (*Stats, error) {
-	if db.dialect != Postgres {
-		return db.stats(ctx, q)
+	j, loc, err := db.zone(ctx, q.JurisdictionID)
+	if err != nil {
+		return nil, err
+	}
+	built, err := db.statsBuilt(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	if !built {
+		if err := db.RebuildStats(ctx, j.ID); err != nil {
+			return nil, fmt.Errorf("build the KPI rollup of %s: %w", j.ID, err)
+		}
 	}
 	var out *Stats
-	err := db.InTx(ctx, func(tx *DB) error {
-		for _, set := range []string{"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", "SET LOCAL work_mem = '64MB'"} {
-			if err := tx.q(ctx).Exec(set).Error; err != nil {
+	err = db.InTx(ctx, func(tx *DB) error {
+		if tx.dialect == Postgres {
+			if err := tx.q(ctx).Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").Error; err != nil {
 				return err
 			}
 		}
 		var err error
-		out, err = tx.stats(ctx, q)
+		out, err = tx.stats(ctx, j, loc, q)
 		return err
 	})
 	return out, err
 }
 
-func (db *DB) stats(ctx context.Context, q StatsQuery) (*Stats, error) {
-	j, err := db.Jurisdiction(ctx, q.JurisdictionID)
-	if err != nil {
-		return nil, err
-	}
-	loc, err := time.LoadLocation(j.Timezone)
-	if err != nil {
-		return nil, fmt.Errorf("time zone of %s: %w", j.ID, err)
-	}
+// stats reads the whole local days of the period from the rollup and the changes not yet
+// folded, and the part days at either end from the cases themselves.
+func (db *DB) stats(ctx context.Context, j *Jurisdiction, loc *time.Location, q StatsQuery) (*Stats, error) {
 	from, to, now := q.From.UTC(), q.To.UTC(), q.Now.UTC()
 	groups, index, err := db.statsGroups(ctx, j.ID, q.GroupBy, loc, from, to)
 	if err != nil {
 		return nil, err
 	}
-	timed := q.GroupBy == GroupDay || q.GroupBy == GroupWeek
-	var none *KPIs // cases without the grouping's attribute (not yet routed, no area)
-	total := KPIs{Key: "", Name: "total"}
-	target := func(key sql.NullString) *KPIs {
-		if !key.Valid {
-			if timed {
-				return nil // outside the period: counted in the total only
-			}
-			if none == nil {
-				none = &KPIs{Key: "", Name: "(none)"}
-			}
-			return none
-		}
-		if i, ok := index[key.String]; ok {
-			return &groups[i]
-		}
-		return nil
+	a := &statsAcc{groupBy: q.GroupBy, index: index, groups: groups, hours: make([][2]hist, len(groups)),
+		total: KPIs{Key: "", Name: "total"}}
+	dim := dimOf(q.GroupBy)
+	pending, err := db.pendingStats(ctx, j.ID)
+	if err != nil {
+		return nil, err
 	}
-	keyOf := func(col string, snapshot bool) string {
-		switch q.GroupBy {
-		case GroupDepartment:
-			return "c.department_id"
-		case GroupCategory:
-			return "c.category_id"
-		case GroupArea:
-			return "c.area_id"
-		}
-		return db.timeKey(col, q.GroupBy, loc, from, to)
+	d1, d2 := from, dayStart(to, loc)
+	if !dayStart(from, loc).Equal(from) {
+		d1 = nextDayStart(from, loc)
 	}
-	for _, a := range db.kpiAnchors(now) {
-		where := []string{"c.jurisdiction_id = ?"}
-		args := []any{j.ID}
-		if !a.snapshot {
-			where = append(where, a.column+" >= ?", a.column+" < ?")
-			args = append(args, from, to)
-		}
-		if a.where != "" {
-			where = append(where, a.where)
-		}
-		key := keyOf(a.column, a.snapshot)
-		if err := db.anchorCounts(ctx, a, key, where, args, target, &total); err != nil {
+	if d1.Before(d2) {
+		first, last := localDay(d1, loc), localDay(d2, loc)
+		if err := db.rollupRows(ctx, j.ID, dim, first, last, a); err != nil {
 			return nil, err
 		}
-		if err := db.anchorHours(ctx, a, key, where, args, target, &total); err != nil {
+		pendingItems(pending, dim, loc, d1, d2, a.addItem)
+		if err := db.exactItems(ctx, j.ID, dim, loc, from, d1, a.addItem); err != nil {
 			return nil, err
 		}
+		if err := db.exactItems(ctx, j.ID, dim, loc, d2, to, a.addItem); err != nil {
+			return nil, err
+		}
+	} else if err := db.exactItems(ctx, j.ID, dim, loc, from, to, a.addItem); err != nil {
+		return nil, err
+	}
+	if err := db.overdue(ctx, j.ID, q.GroupBy, loc, from, to, now, a); err != nil {
+		return nil, err
 	}
 	// The backlog is a state, not an event: the cases open at the end of the period (of each
 	// day or week, for those groupings: the backlog at the start plus what came in less what
 	// was closed, since a closed case stays closed).
-	if timed {
-		base, err := db.countWhere(ctx, j.ID, db.backlogWhere(from))
+	if q.GroupBy == GroupDay || q.GroupBy == GroupWeek {
+		at, err := db.backlogAt(ctx, j.ID, dim, loc, pending, from)
 		if err != nil {
 			return nil, err
 		}
-		for i := range groups {
-			base += groups[i].Received - groups[i].Closed
-			groups[i].Backlog = base
+		var base int64
+		for _, n := range at {
+			base += n
 		}
-		total.Backlog = base
+		for i := range a.groups {
+			base += a.groups[i].Received - a.groups[i].Closed
+			a.groups[i].Backlog = base
+		}
+		a.total.Backlog = base
 	} else {
-		a := kpiAnchor{from: sqlCasesOnly, where: db.backlogWhere(to), counts: []kpiCount{{"backlog", "1"}}}
-		if err := db.anchorCounts(ctx, a, keyOf("", true), []string{"c.jurisdiction_id = ?", a.where}, []any{j.ID}, target, &total); err != nil {
+		at, err := db.backlogAt(ctx, j.ID, dim, loc, pending, to)
+		if err != nil {
 			return nil, err
 		}
+		for key, n := range at {
+			if k, _ := a.at(key); k != nil {
+				k.Backlog += n
+			}
+			a.total.Backlog += n
+		}
 	}
-	if none != nil {
-		groups = append(groups, *none)
+	for i := range a.groups {
+		a.groups[i].finish(&a.hours[i])
 	}
-	for i := range groups {
-		groups[i].rates()
+	a.total.finish(&a.totalHours)
+	// Cases without the attribute form a group when they add anything: a case routed since
+	// it came in leaves a -1 and a +1 under "" that are not worth a row.
+	if a.none != nil && !a.none.zero() {
+		a.none.finish(&a.noneHours)
+		a.groups = append(a.groups, *a.none)
 	}
-	total.rates()
-	return &Stats{From: from, To: to, Groups: groups, Total: total}, nil
+	return &Stats{From: from, To: to, Groups: a.groups, Total: a.total}, nil
 }
 
-// anchorCounts adds up an anchor's counts per group and in the total.
-func (db *DB) anchorCounts(ctx context.Context, a kpiAnchor, key string, where []string, args []any, target func(sql.NullString) *KPIs, total *KPIs) error {
-	if len(a.counts) == 0 {
-		return nil
+// statsAcc adds figures up per group and for the whole city.
+type statsAcc struct {
+	groupBy    string
+	index      map[string]int
+	groups     []KPIs
+	hours      [][2]hist
+	none       *KPIs // cases without the grouping's attribute (not yet routed, no area)
+	noneHours  [2]hist
+	total      KPIs
+	totalHours [2]hist
+}
+
+// at is the group of a key (an id; a date for day and week groupings): nil for one the
+// answer does not list (a date outside the period: counted in the total only).
+func (a *statsAcc) at(key string) (*KPIs, *[2]hist) {
+	if key == "" && a.groupBy != GroupDay && a.groupBy != GroupWeek {
+		if a.none == nil {
+			a.none = &KPIs{Key: "", Name: "(none)"}
+		}
+		return a.none, &a.noneHours
 	}
-	cols := []string{key + " AS k"}
-	for _, c := range a.counts {
-		cols = append(cols, "COALESCE(SUM("+c.expr+"), 0)")
+	if i, ok := a.index[key]; ok {
+		return &a.groups[i], &a.hours[i]
 	}
-	query := "SELECT " + strings.Join(cols, ", ") + " FROM " + a.from + " WHERE " + strings.Join(where, " AND ") + " GROUP BY " + key
-	rows, err := db.q(ctx).Raw(query, args...).Rows()
+	return nil, nil
+}
+
+// slot is the group of a day and key of the rollup.
+func (a *statsAcc) slot(day int32, key string) (*KPIs, *[2]hist) {
+	switch a.groupBy {
+	case GroupDay:
+		return a.at(dayDate(day))
+	case GroupWeek:
+		return a.at(dayDate(day - ((day+3)%7+7)%7)) // the Monday: 1970-01-01 was a Thursday
+	}
+	return a.at(key)
+}
+
+func (a *statsAcc) addCell(day int32, key string, c *statsCell) {
+	k, h := a.slot(day, key)
+	for _, to := range []struct {
+		k *KPIs
+		h *[2]hist
+	}{{k, h}, {&a.total, &a.totalHours}} {
+		if to.k == nil {
+			continue
+		}
+		for i, p := range to.k.counts() {
+			*p += c.counts[i]
+		}
+		to.h[0].merge(c.hours[0])
+		to.h[1].merge(c.hours[1])
+	}
+}
+
+// rollupRows adds a city's rows of stats_days of days [first, last) into the groups.
+// A year of a city is some thousands of rows: read without reflection, each histogram
+// decoded straight into its group's and the total's.
+func (db *DB) rollupRows(ctx context.Context, jurisdictionID string, dim statsDim, first, last int32, a *statsAcc) error {
+	rows, err := db.q(ctx).Raw("SELECT day, key, received, received_closed, dispatched, closed, reopened, due,"+
+		" closed_on_time, ratings, rating_sum, close_hours, response_hours FROM stats_days"+
+		" WHERE jurisdiction_id = ? AND dim = ? AND day >= ? AND day < ?", jurisdictionID, dim, first, last).Rows()
 	if err != nil {
 		return translate(err)
 	}
 	defer rows.Close()
+	var (
+		r     statsDay
+		close []byte
+		resp  []byte
+	)
+	dest := []any{&r.Day, &r.Key}
+	for _, p := range r.counts() {
+		dest = append(dest, p)
+	}
+	dest = append(dest, &close, &resp)
 	for rows.Next() {
-		var k sql.NullString
-		vals := make([]int64, len(a.counts))
-		dest := []any{&k}
-		for i := range vals {
-			dest = append(dest, &vals[i])
-		}
 		if err := rows.Scan(dest...); err != nil {
 			return translate(err)
 		}
-		for i, c := range a.counts {
-			total.add(c.name, vals[i])
-			if g := target(k); g != nil {
-				g.add(c.name, vals[i])
-			}
+		k, h := a.slot(r.Day, r.Key)
+		var c statsCell
+		for i, p := range r.counts() {
+			c.counts[i] = *p
+		}
+		a.addCounts(k, &c)
+		var gh [2]*hist
+		if h != nil {
+			gh = [2]*hist{&h[0], &h[1]}
+		}
+		if err := addEncoded(close, gh[0], &a.totalHours[0]); err != nil {
+			return err
+		}
+		if err := addEncoded(resp, gh[1], &a.totalHours[1]); err != nil {
+			return err
 		}
 	}
 	return translate(rows.Err())
 }
 
-// anchorHours computes an anchor's percentiles of hours per group and in the total:
-// PostgreSQL with percentile_cont, SQLite (which has none) by reading the hours and
-// interpolating the same way (percentileCont).
-func (db *DB) anchorHours(ctx context.Context, a kpiAnchor, key string, where []string, args []any, target func(sql.NullString) *KPIs, total *KPIs) error {
-	if len(a.hours) == 0 {
+// addCounts adds a cell's counts into a group (nil: none) and the total.
+func (a *statsAcc) addCounts(k *KPIs, c *statsCell) {
+	for _, to := range []*KPIs{k, &a.total} {
+		if to == nil {
+			continue
+		}
+		for i, p := range to.counts() {
+			*p += c.counts[i]
+		}
+	}
+}
+
+func (a *statsAcc) addItem(day int32, key string, m measure, v, sign int64) {
+	var c statsCell
+	c.add(m, v, sign)
+	a.addCell(day, key, &c)
+}
+
+// counts lists the KPIs' counts in measure order.
+func (k *KPIs) counts() [nCounts]*int64 {
+	return [nCounts]*int64{&k.Received, &k.ReceivedClosed, &k.Dispatched, &k.Closed, &k.Reopened,
+		&k.Due, &k.ClosedOnTime, &k.Ratings, &k.RatingSum}
+}
+
+// zero tells whether every count is 0.
+func (k *KPIs) zero() bool {
+	for _, p := range k.counts() {
+		if *p != 0 {
+			return false
+		}
+	}
+	return k.Backlog == 0 && k.Overdue == 0
+}
+
+// finish derives the percentiles and the rates.
+func (k *KPIs) finish(h *[2]hist) {
+	k.HoursToCloseP50, k.HoursToCloseP90 = h[0].percentile(0.5), h[0].percentile(0.9)
+	k.HoursToFirstResponseP50 = h[1].percentile(0.5)
+	k.rates()
+}
+
+// nextDayStart is the instant the local day after t's begins.
+func nextDayStart(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+}
+
+// pendingStats reads a city's changes not yet folded into the rollup.
+func (db *DB) pendingStats(ctx context.Context, jurisdictionID string) ([]statsChange, error) {
+	var chs []statsChange
+	err := db.q(ctx).Where("jurisdiction_id = ?", jurisdictionID).Order("id").Find(&chs).Error
+	return chs, translate(err)
+}
+
+// pendingItems passes on the items of changes that fall in [from, to) (from zero: since ever).
+func pendingItems(chs []statsChange, dim statsDim, loc *time.Location, from, to time.Time, fn func(day int32, key string, m measure, v, sign int64)) {
+	for i := range chs {
+		f := &chs[i].Facts
+		f.items(func(at time.Time, m measure, v int64) {
+			if (from.IsZero() || !at.Before(from)) && at.Before(to) {
+				fn(localDay(at, loc), f.key(dim), m, v, int64(chs[i].Sign))
+			}
+		})
+	}
+}
+
+// exactItems reads the cases with any fact in [from, to) and passes on those items.
+func (db *DB) exactItems(ctx context.Context, jurisdictionID string, dim statsDim, loc *time.Location, from, to time.Time, fn func(day int32, key string, m measure, v, sign int64)) error {
+	if !from.Before(to) {
 		return nil
 	}
-	h := a.hours[0]
-	hours := db.hoursSQL(h.from, h.to)
-	where = append(slices.Clone(where), h.to+" IS NOT NULL")
-	tail := " FROM " + a.from + " WHERE " + strings.Join(where, " AND ")
-	if db.dialect == Postgres {
-		cols := []string{key + " AS k", "GROUPING(" + key + ") AS g"}
-		for _, h := range a.hours {
-			cols = append(cols, fmt.Sprintf("percentile_cont(%g) WITHIN GROUP (ORDER BY %s)", h.fraction, db.hoursSQL(h.from, h.to)))
-		}
-		rows, err := db.q(ctx).Raw("SELECT "+strings.Join(cols, ", ")+tail+" GROUP BY GROUPING SETS (("+key+"), ())", args...).Rows()
-		if err != nil {
-			return translate(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				k sql.NullString
-				g int
-			)
-			vals := make([]sql.NullFloat64, len(a.hours))
-			dest := []any{&k, &g}
-			for i := range vals {
-				dest = append(dest, &vals[i])
-			}
-			if err := rows.Scan(dest...); err != nil {
-				return translate(err)
-			}
-			kp := total
-			if g == 0 {
-				if kp = target(k); kp == nil {
-					continue
-				}
-			}
-			for i, h := range a.hours {
-				if vals[i].Valid {
-					v := vals[i].Float64
-					kp.setHours(h.name, &v)
-				}
-			}
-		}
-		return translate(rows.Err())
+	cols := []string{"created_at", "dispatched_at", "first_response_at", "closed_at", "due_at", "rated_at"}
+	conds := make([]string, len(cols))
+	args := []any{jurisdictionID}
+	var lo, hi any = from, to
+	if db.dialect == SQLite {
+		// SQLite keeps times as text, and the driver writes a row's times in two forms
+		// ("2026-06-01T10:00:00Z" when a row is created, "2026-06-01 10:00:00+00:00" when it
+		// is updated), which do not sort together within a day. The dates around the range
+		// bound both; the items are then kept by their exact time below.
+		lo, hi = from.UTC().AddDate(0, 0, -1).Format(time.DateOnly), to.UTC().AddDate(0, 0, 2).Format(time.DateOnly)
 	}
-	rows, err := db.q(ctx).Raw("SELECT "+key+", "+hours+tail, args...).Rows()
-	if err != nil {
+	for i, c := range cols {
+		conds[i] = "(c." + c + " >= ? AND c." + c + " < ?)"
+		args = append(args, lo, hi)
+	}
+	return db.scanFacts(ctx, "c.jurisdiction_id = ? AND ("+strings.Join(conds, " OR ")+")", args, func(f *caseFacts) {
+		f.items(func(at time.Time, m measure, v int64) {
+			if !at.Before(from) && at.Before(to) {
+				fn(localDay(at, loc), f.key(dim), m, v, 1)
+			}
+		})
+	})
+}
+
+// backlogAt counts the cases open at t per group: received before it less closed before it
+// (closed is final), from the rollup's days before t's, the changes not yet folded, and
+// the cases of t's day before t.
+func (db *DB) backlogAt(ctx context.Context, jurisdictionID string, dim statsDim, loc *time.Location, pending []statsChange, t time.Time) (map[string]int64, error) {
+	start := dayStart(t, loc)
+	out := map[string]int64{}
+	var rows []struct {
+		Key string
+		N   int64
+	}
+	if err := db.q(ctx).Raw("SELECT key, SUM(received) - SUM(closed) AS n FROM stats_days"+
+		" WHERE jurisdiction_id = ? AND dim = ? AND day < ? GROUP BY key", jurisdictionID, dim, localDay(start, loc)).
+		Scan(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	for _, r := range rows {
+		out[r.Key] += r.N
+	}
+	net := func(_ int32, key string, m measure, v, sign int64) {
+		switch m {
+		case mReceived:
+			out[key] += v * sign
+		case mClosed:
+			out[key] -= v * sign
+		}
+	}
+	pendingItems(pending, dim, loc, time.Time{}, start, net)
+	if err := db.exactItems(ctx, jurisdictionID, dim, loc, start, t, net); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// overdue counts, now, the cases a department is working on (dispatched, accepted, in
+// progress) whose deadline has passed: per group, and for day and week groupings on the day
+// of their deadline when it is in the period. It is a state now, so it is read from the cases.
+func (db *DB) overdue(ctx context.Context, jurisdictionID, groupBy string, loc *time.Location, from, to, now time.Time, a *statsAcc) error {
+	var key string
+	switch groupBy {
+	case GroupDepartment:
+		key = "c.department_id"
+	case GroupCategory:
+		key = "c.category_id"
+	case GroupArea:
+		key = "c.area_id"
+	default:
+		key = db.timeKey("c.due_at", groupBy, loc, from, to)
+	}
+	var rows []struct {
+		K sql.NullString
+		N int64
+	}
+	if err := db.q(ctx).Raw("SELECT "+key+" AS k, COUNT(*) AS n FROM cases c WHERE c.jurisdiction_id = ?"+
+		" AND c.status IN ('dispatched', 'accepted', 'in_progress') AND c.due_at < ? GROUP BY "+key,
+		jurisdictionID, now).Scan(&rows).Error; err != nil {
 		return translate(err)
 	}
-	defer rows.Close()
-	per := map[*KPIs][]float64{}
-	for rows.Next() {
-		var (
-			k sql.NullString
-			v float64
-		)
-		if err := rows.Scan(&k, &v); err != nil {
-			return translate(err)
+	for _, r := range rows {
+		a.total.Overdue += r.N
+		if !r.K.Valid && (groupBy == GroupDay || groupBy == GroupWeek) {
+			continue
 		}
-		per[total] = append(per[total], v)
-		if g := target(k); g != nil {
-			per[g] = append(per[g], v)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return translate(err)
-	}
-	for kp, vs := range per {
-		for _, h := range a.hours {
-			kp.setHours(h.name, percentileCont(vs, h.fraction))
+		if k, _ := a.at(r.K.String); k != nil {
+			k.Overdue += r.N
 		}
 	}
 	return nil
-}
-
-// percentileCont is PostgreSQL's percentile_cont: the value at fraction f of the sorted
-// values, interpolated linearly between the two nearest; nil for no values.
-func percentileCont(vs []float64, f float64) *float64 {
-	if len(vs) == 0 {
-		return nil
-	}
-	s := slices.Clone(vs)
-	sort.Float64s(s)
-	pos := f * float64(len(s)-1)
-	lo := math.Floor(pos)
-	v := s[int(lo)]
-	if int(lo)+1 < len(s) {
-		v += (pos - lo) * (s[int(lo)+1] - s[int(lo)])
-	}
-	return &v
-}
-
-// countWhere counts a city's cases that satisfy cond.
-func (db *DB) countWhere(ctx context.Context, jurisdictionID, cond string) (int64, error) {
-	var n int64
-	err := db.q(ctx).Raw("SELECT COUNT(*) FROM cases c WHERE c.jurisdiction_id = ? AND "+cond, jurisdictionID).Scan(&n).Error
-	return n, translate(err)
-}
-
-func (k *KPIs) add(name string, v int64) {
-	switch name {
-	case "received":
-		k.Received += v
-	case "received_closed":
-		k.ReceivedClosed += v
-	case "dispatched":
-		k.Dispatched += v
-	case "closed":
-		k.Closed += v
-	case "reopened":
-		k.Reopened += v
-	case "due":
-		k.Due += v
-	case "closed_on_time":
-		k.ClosedOnTime += v
-	case "ratings":
-		k.Ratings += v
-	case "rating_sum":
-		k.RatingSum += v
-	case "overdue":
-		k.Overdue += v
-	case "backlog":
-		k.Backlog += v
-	default:
-		panic("unknown KPI count " + name)
-	}
-}
-
-func (k *KPIs) setHours(name string, v *float64) {
-	switch name {
-	case "hours_to_close_p50":
-		k.HoursToCloseP50 = v
-	case "hours_to_close_p90":
-		k.HoursToCloseP90 = v
-	case "hours_to_first_response_p50":
-		k.HoursToFirstResponseP50 = v
-	default:
-		panic("unknown KPI percentile " + name)
-	}
 }
 
 // rates derives the rates from the counts: on time = closed on time ÷ due; closure = of the

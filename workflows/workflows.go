@@ -168,7 +168,7 @@ type Periodic struct {
 
 // periodic lists the scheduled tasks; each feature lists its own in its own file.
 func (w *Worker) periodic() []Periodic {
-	return slices.Concat(w.sweepTasks(), w.digestTasks(), w.retentionTasks())
+	return slices.Concat(w.sweepTasks(), w.digestTasks(), w.retentionTasks(), w.statsTasks())
 }
 
 // startScheduler enqueues the periodic tasks when they come due.
