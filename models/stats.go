@@ -402,17 +402,10 @@ func (db *DB) exactItems(ctx context.Context, jurisdictionID string, dim statsDi
 	cols := []string{"created_at", "dispatched_at", "first_response_at", "closed_at", "due_at", "rated_at"}
 	conds := make([]string, len(cols))
 	args := []any{jurisdictionID}
-	var lo, hi any = from, to
-	if db.dialect == SQLite {
-		// SQLite keeps times as text, and the driver writes a row's times in two forms
-		// ("2026-06-01T10:00:00Z" when a row is created, "2026-06-01 10:00:00+00:00" when it
-		// is updated), which do not sort together within a day. The dates around the range
-		// bound both; the items are then kept by their exact time below.
-		lo, hi = from.UTC().AddDate(0, 0, -1).Format(time.DateOnly), to.UTC().AddDate(0, 0, 2).Format(time.DateOnly)
-	}
 	for i, c := range cols {
 		conds[i] = "(c." + c + " >= ? AND c." + c + " < ?)"
-		args = append(args, lo, hi)
+		// In UTC, as the times are stored: SQLite compares them as text.
+		args = append(args, from.UTC(), to.UTC())
 	}
 	return db.scanFacts(ctx, "c.jurisdiction_id = ? AND ("+strings.Join(conds, " OR ")+")", args, func(f *caseFacts) {
 		f.items(func(at time.Time, m measure, v int64) {
