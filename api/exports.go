@@ -2,13 +2,16 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"database/sql/driver"
-	"encoding/csv"
-	"encoding/json"
+	"database/sql"
+	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -110,29 +113,175 @@ var contactColumns = []string{"reporter_name", "reporter_email", "reporter_phone
 // character); LibreOffice, QGIS and pandas ("utf-8-sig") take it in their stride.
 const utf8BOM = "\ufeff"
 
-// safeCell neutralises formula injection: a spreadsheet runs a cell starting with =, +, -
-// or @ (and some a tab or carriage return before one) as a formula, so such text is
-// prefixed with an apostrophe, which shows it as text. Only text that came from people
-// passes through here; the numbers and times we write ourselves cannot start a formula.
-func safeCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+// exportChunk is how much of an export is gathered before it is handed to the connection
+// as one chunk: large enough that the per-chunk costs (a flush, a wake-up of the writer)
+// vanish, small enough that the client sees rows coming and memory stays flat.
+const exportChunk = 64 << 10
+
+// formulaStart tells whether text would start a formula: a spreadsheet runs a cell starting
+// with =, +, - or @ (and some a tab or carriage return before one) as one. Such text is
+// written with an apostrophe before it, which shows it as text. Only text that came from
+// people is checked; the numbers and times we write ourselves cannot start a formula.
+func formulaStart(s []byte) bool {
+	if len(s) == 0 {
+		return false
 	}
-	return s
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return true
+	}
+	return false
 }
 
-func nullText(v driver.Valuer) string {
-	x, _ := v.Value()
-	switch t := x.(type) {
-	case string:
-		return t
-	case time.Time:
-		return t.UTC().Format(time.RFC3339)
+// appendCSVField appends one CSV field exactly as encoding/csv's Writer with UseCRLF writes
+// it (quoted when it holds a comma, a quote, a line break, or starts with a space or is
+// \.; quotes doubled; a line break as CRLF, a lone carriage return dropped), with an
+// apostrophe first when safe is set and the text would start a formula.
+func appendCSVField(b, s []byte, safe bool) []byte {
+	apostrophe := safe && formulaStart(s)
+	if !csvNeedsQuotes(s, apostrophe) {
+		if apostrophe {
+			b = append(b, '\'')
+		}
+		return append(b, s...)
 	}
-	return ""
+	b = append(b, '"')
+	if apostrophe {
+		b = append(b, '\'')
+	}
+	for len(s) > 0 {
+		i := bytes.IndexAny(s, "\"\r\n")
+		if i < 0 {
+			b = append(b, s...)
+			break
+		}
+		b = append(b, s[:i]...)
+		switch s[i] {
+		case '"':
+			b = append(b, '"', '"')
+		case '\n':
+			b = append(b, '\r', '\n')
+		}
+		s = s[i+1:]
+	}
+	return append(b, '"')
 }
 
-func floatText(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+// csvNeedsQuotes is encoding/csv's rule, for s written after an apostrophe or not.
+func csvNeedsQuotes(s []byte, apostrophe bool) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for _, c := range s {
+		if c == ',' || c == '"' || c == '\r' || c == '\n' {
+			return true
+		}
+	}
+	if apostrophe {
+		return false // the field starts with the apostrophe
+	}
+	if len(s) == 2 && s[0] == '\\' && s[1] == '.' {
+		return true
+	}
+	if s[0] < utf8.RuneSelf {
+		return s[0] == ' ' || s[0] == '\t' || s[0] == '\n' || s[0] == '\v' || s[0] == '\f' || s[0] == '\r'
+	}
+	r, _ := utf8.DecodeRune(s)
+	return unicode.IsSpace(r)
+}
+
+// appendTime appends an export's time: RFC 3339 in UTC, or nothing when there is none.
+func appendTime(b []byte, t time.Time) []byte { return t.UTC().AppendFormat(b, time.RFC3339) }
+
+func appendNullTime(b []byte, t sql.NullTime) []byte {
+	if !t.Valid {
+		return b
+	}
+	return appendTime(b, t.Time)
+}
+
+// appendCSVRow appends one case as a CSV record, in exportColumns' order.
+func appendCSVRow(b []byte, r *models.ExportRow, contact bool) []byte {
+	for _, s := range [...][]byte{r.ID, r.Number, r.Status, r.Resolution, r.Category, r.Department, r.Area} {
+		b = appendCSVField(b, s, false)
+		b = append(b, ',')
+	}
+	b = strconv.AppendInt(b, int64(r.Priority), 10)
+	b = append(b, ',')
+	b = appendCSVField(b, r.Description, true)
+	b = append(b, ',')
+	b = appendCSVField(b, r.Address, true)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, r.Lat, 'f', -1, 64)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, r.Lon, 'f', -1, 64)
+	b = append(b, ',')
+	b = appendTime(b, r.CreatedAt)
+	for _, t := range [...]sql.NullTime{r.DispatchedAt, r.FirstResponseAt, r.ResolvedAt, r.ClosedAt, r.DueAt} {
+		b = append(b, ',')
+		b = appendNullTime(b, t)
+	}
+	b = append(b, ',')
+	b = strconv.AppendInt(b, int64(r.Supporters), 10)
+	if contact {
+		for _, s := range [...][]byte{r.ReporterName, r.ReporterEmail, r.ReporterPhone} {
+			b = append(b, ',')
+			b = appendCSVField(b, s, true)
+		}
+	}
+	return append(b, '\r', '\n') // RFC 4180, and what Excel writes
+}
+
+// writeCSV writes the export's CSV: the byte-order mark, the header, a record per case.
+// Records are gathered in one reused buffer and handed on a chunk at a time, so a row
+// costs no allocation and no call through an interface.
+func writeCSV(w io.Writer, cur *models.ExportCursor, contact bool) error {
+	header := exportColumns
+	if contact {
+		header = append(header[:len(header):len(header)], contactColumns...)
+	}
+	buf := make([]byte, 0, exportChunk+4096)
+	buf = append(buf, utf8BOM...)
+	for i, h := range header {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, h...)
+	}
+	buf = append(buf, '\r', '\n')
+	var werr error
+	err := cur.Each(func(r *models.ExportRow) error {
+		buf = appendCSVRow(buf, r, contact)
+		if len(buf) >= exportChunk {
+			if werr = writeChunk(w, buf); werr != nil {
+				return werr
+			}
+			buf = buf[:0]
+		}
+		return nil
+	})
+	if err != nil && werr == nil {
+		// The rows so far are out; a last line says the file is incomplete.
+		buf = append(buf, "error: the export stopped early; run it again\r\n"...)
+		_ = writeChunk(w, buf)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return writeChunk(w, buf)
+}
+
+// writeChunk writes b and, when w buffers, sends it on at once.
+func writeChunk(w io.Writer, b []byte) error {
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	if f, ok := w.(interface{ Flush() error }); ok {
+		return f.Flush()
+	}
+	return nil
+}
 
 // exportCSV streams the city's cases as CSV (GET /v1/exports/cases.csv), one row per case,
 // oldest first, read from a database cursor as the client takes them.
@@ -142,61 +291,164 @@ func (s *Server) exportCSV(c *fiber.Ctx) error {
 		return err
 	}
 	return s.streamExport(c, f, "text/csv; charset=utf-8", "cases.csv", func(w *bufio.Writer, cur *models.ExportCursor) error {
-		cw := csv.NewWriter(w)
-		cw.UseCRLF = true // RFC 4180, and what Excel writes
-		if _, err := w.WriteString(utf8BOM); err != nil {
-			return err
-		}
-		header := exportColumns
-		if f.Contact {
-			header = append(header[:len(header):len(header)], contactColumns...)
-		}
-		if err := cw.Write(header); err != nil {
-			return err
-		}
-		rec := make([]string, len(header))
-		for n := 1; cur.Next(); n++ {
-			r := cur.Row()
-			rec = append(rec[:0], r.ID, r.Number, r.Status, r.Resolution, r.Category, nullText(r.Department), nullText(r.Area),
-				strconv.Itoa(r.Priority), safeCell(r.Description), safeCell(r.Address), floatText(r.Lat), floatText(r.Lon),
-				r.CreatedAt.UTC().Format(time.RFC3339), nullText(r.DispatchedAt), nullText(r.FirstResponseAt),
-				nullText(r.ResolvedAt), nullText(r.ClosedAt), nullText(r.DueAt), strconv.Itoa(r.Supporters))
-			if f.Contact {
-				rec = append(rec, safeCell(nullText(r.ReporterName)), safeCell(nullText(r.ReporterEmail)), safeCell(nullText(r.ReporterPhone)))
-			}
-			if err := cw.Write(rec); err != nil {
-				return err
-			}
-			if n%1000 == 0 {
-				// Send what is ready as a chunk, so the client sees the rows coming.
-				cw.Flush()
-				if err := w.Flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := cur.Err(); err != nil {
-			// The rows so far are out; a last line says the file is incomplete.
-			_ = cw.Write([]string{"error: the export stopped early; run it again"})
-			cw.Flush()
-			return err
-		}
-		cw.Flush()
-		return cw.Error()
+		return writeCSV(w, cur, f.Contact)
 	})
 }
 
-// geoFeature is one case as a GeoJSON feature.
-type geoFeature struct {
-	Type       string         `json:"type"`
-	ID         string         `json:"id"`
-	Geometry   geoPoint       `json:"geometry"`
-	Properties map[string]any `json:"properties"`
+// appendJSONString appends s as a JSON string, escaped as encoding/json escapes it (less
+// its HTML escaping, which a file needs not): quotes, backslashes and control characters,
+// U+2028 and U+2029, and invalid UTF-8 as U+FFFD.
+func appendJSONString(b, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&15])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
-type geoPoint struct {
-	Type        string     `json:"type"`
-	Coordinates [2]float64 `json:"coordinates"`
+// appendJSONFloat appends f as encoding/json writes a float64.
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 to e-9, as encoding/json does.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// appendGeoFeature appends one case as a GeoJSON Feature: a point in WGS 84 longitude,
+// latitude order, its figures as properties, and null for what it does not have.
+func appendGeoFeature(b []byte, r *models.ExportRow, contact bool) []byte {
+	b = append(b, `{"type":"Feature","id":`...)
+	b = appendJSONString(b, r.ID)
+	b = append(b, `,"geometry":{"type":"Point","coordinates":[`...)
+	b = appendJSONFloat(b, r.Lon)
+	b = append(b, ',')
+	b = appendJSONFloat(b, r.Lat)
+	b = append(b, `]},"properties":{`...)
+	text := func(b []byte, name string, s []byte, nullable bool) []byte {
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		if nullable && len(s) == 0 {
+			return append(b, "null"...)
+		}
+		return appendJSONString(b, s)
+	}
+	when := func(b []byte, name string, t sql.NullTime) []byte {
+		b = append(b, ",\""...)
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		if !t.Valid {
+			return append(b, "null"...)
+		}
+		b = append(b, '"')
+		b = appendTime(b, t.Time)
+		return append(b, '"')
+	}
+	b = text(b, "number", r.Number, false)
+	b = text(append(b, ','), "status", r.Status, false)
+	b = text(append(b, ','), "resolution", r.Resolution, false)
+	b = text(append(b, ','), "category", r.Category, false)
+	b = text(append(b, ','), "department", r.Department, true)
+	b = text(append(b, ','), "area", r.Area, true)
+	b = append(b, `,"priority":`...)
+	b = strconv.AppendInt(b, int64(r.Priority), 10)
+	b = text(append(b, ','), "description", r.Description, false)
+	b = text(append(b, ','), "address", r.Address, false)
+	b = append(b, `,"created_at":"`...)
+	b = appendTime(b, r.CreatedAt)
+	b = append(b, '"')
+	b = when(b, "dispatched_at", r.DispatchedAt)
+	b = when(b, "first_response_at", r.FirstResponseAt)
+	b = when(b, "resolved_at", r.ResolvedAt)
+	b = when(b, "closed_at", r.ClosedAt)
+	b = when(b, "due_at", r.DueAt)
+	b = append(b, `,"supporters":`...)
+	b = strconv.AppendInt(b, int64(r.Supporters), 10)
+	if contact {
+		b = text(append(b, ','), "reporter_name", r.ReporterName, true)
+		b = text(append(b, ','), "reporter_email", r.ReporterEmail, true)
+		b = text(append(b, ','), "reporter_phone", r.ReporterPhone, true)
+	}
+	return append(b, "}}\n"...)
+}
+
+// writeGeoJSON writes the export as a GeoJSON FeatureCollection, a feature per line.
+func writeGeoJSON(w io.Writer, cur *models.ExportCursor, contact bool) error {
+	buf := make([]byte, 0, exportChunk+4096)
+	buf = append(buf, `{"type":"FeatureCollection","features":[`...)
+	n := 0
+	var werr error
+	err := cur.Each(func(r *models.ExportRow) error {
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		n++
+		buf = appendGeoFeature(buf, r, contact)
+		if len(buf) >= exportChunk {
+			if werr = writeChunk(w, buf); werr != nil {
+				return werr
+			}
+			buf = buf[:0]
+		}
+		return nil
+	})
+	if err != nil {
+		if werr == nil {
+			_ = writeChunk(w, buf)
+		}
+		return err // without its closing brackets, the file does not parse: no silent truncation
+	}
+	buf = append(buf, "]}\n"...)
+	return writeChunk(w, buf)
 }
 
 // exportGeoJSON streams the city's cases as a GeoJSON FeatureCollection of points
@@ -207,54 +459,13 @@ func (s *Server) exportGeoJSON(c *fiber.Ctx) error {
 		return err
 	}
 	return s.streamExport(c, f, "application/geo+json", "cases.geojson", func(w *bufio.Writer, cur *models.ExportCursor) error {
-		if _, err := w.WriteString(`{"type":"FeatureCollection","features":[`); err != nil {
-			return err
-		}
-		enc := json.NewEncoder(w)
-		props := map[string]any{}
-		opt := func(v driver.Valuer) any {
-			if t := nullText(v); t != "" {
-				return t
-			}
-			return nil
-		}
-		for n := 0; cur.Next(); n++ {
-			r := cur.Row()
-			if n > 0 {
-				if err := w.WriteByte(','); err != nil {
-					return err
-				}
-			}
-			props["number"], props["status"], props["resolution"], props["category"] = r.Number, r.Status, r.Resolution, r.Category
-			props["department"], props["area"], props["priority"] = opt(r.Department), opt(r.Area), r.Priority
-			props["description"], props["address"] = r.Description, r.Address
-			props["created_at"] = r.CreatedAt.UTC().Format(time.RFC3339)
-			props["dispatched_at"], props["first_response_at"] = opt(r.DispatchedAt), opt(r.FirstResponseAt)
-			props["resolved_at"], props["closed_at"], props["due_at"] = opt(r.ResolvedAt), opt(r.ClosedAt), opt(r.DueAt)
-			props["supporters"] = r.Supporters
-			if f.Contact {
-				props["reporter_name"], props["reporter_email"], props["reporter_phone"] = opt(r.ReporterName), opt(r.ReporterEmail), opt(r.ReporterPhone)
-			}
-			if err := enc.Encode(geoFeature{Type: "Feature", ID: r.ID, Geometry: geoPoint{Type: "Point", Coordinates: [2]float64{r.Lon, r.Lat}}, Properties: props}); err != nil {
-				return err
-			}
-			if n%1000 == 999 {
-				if err := w.Flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := cur.Err(); err != nil {
-			return err // without its closing brackets, the file does not parse: no silent truncation
-		}
-		_, err := w.WriteString("]}\n")
-		return err
+		return writeGeoJSON(w, cur, f.Contact)
 	})
 }
 
-// streamExport opens the export's cursor before answering (so that a failing query is still
-// a problem+json), then streams the body from it: the response is written while the rows are
-// read, a chunk at a time, and neither is ever held whole.
+// streamExport takes the export's connection before answering (so that an unavailable
+// database is still a problem+json), then streams the body from it: the response is
+// written while the rows are read, a chunk at a time, and neither is ever held whole.
 func (s *Server) streamExport(c *fiber.Ctx, f models.ExportFilter, ctype, name string, write func(*bufio.Writer, *models.ExportCursor) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), exportTimeout)
 	cur, err := s.db.ExportCases(ctx, f)

@@ -2,12 +2,20 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/city-eyes/cityeyes/internal/testenv"
 	"github.com/city-eyes/cityeyes/models"
 )
 
@@ -200,5 +208,184 @@ func TestExportGeoJSON(t *testing.T) {
 	_, body = h.do("GET", "/v1/exports/cases.geojson?include=contact&status=closed", boss, nil, "")
 	if !contains(string(body), `"reporter_email":"ada@example.org"`) {
 		t.Fatalf("contact: %s", body)
+	}
+}
+
+// exportTexts are fields that CSV and JSON must escape, or leave alone, with care.
+func exportTexts() []string {
+	texts := []string{"", " ", "plain", `\.`, `\.x`, "a,b", `say "hi"`, "\"", "line\nbreak", "cr\rlf\r\n", "\r", "\n",
+		" lead", "\tlead", "\u00a0nbsp", "\u0085nel", "\u3000ideographic", "trail ", "=1+1", "+44", "-2", "@SUM(A1)",
+		"\t=1", "\r=1", "'quoted", "Hauptstraße", "坑洼", "\u2028\u2029", "ctl\x00\x01\x1f\x7f", "bad\xff\xfeutf8",
+		"\xc3", "back\\slash", "<b>&amp;</b>", "emoji 🕳️"}
+	// And random strings over the characters that matter, the same ones every run.
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", "Z", " ", ",", "\"", "\r", "\n", "\t", "=", "+", "-", "@", "\\", ".", "'", "é", "坑", "\u2028", "\xff", "\x01"}
+	for range 2000 {
+		var b strings.Builder
+		for range rng.IntN(8) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		texts = append(texts, b.String())
+	}
+	return texts
+}
+
+// TestAppendCSVField: the export's CSV writer writes every field exactly as encoding/csv
+// does (with UseCRLF), and neutralises exactly the text that would start a formula.
+func TestAppendCSVField(t *testing.T) {
+	for _, text := range exportTexts() {
+		for _, safe := range []bool{false, true} {
+			want := text
+			if safe && text != "" && strings.ContainsRune("=+-@\t\r", rune(text[0])) {
+				want = "'" + text
+			}
+			var sb strings.Builder
+			w := csv.NewWriter(&sb)
+			w.UseCRLF = true
+			if err := w.Write([]string{want, "x"}); err != nil {
+				t.Fatal(err)
+			}
+			w.Flush()
+			got := string(append(appendCSVField(nil, []byte(text), safe), ",x\r\n"...))
+			if got != sb.String() {
+				t.Errorf("%q (safe %v): %q, encoding/csv writes %q", text, safe, got, sb.String())
+			}
+		}
+	}
+}
+
+// TestAppendJSON: strings and numbers of the GeoJSON export are valid JSON in UTF-8 that
+// read back as encoding/json's own encoding does.
+func TestAppendJSON(t *testing.T) {
+	for _, text := range exportTexts() {
+		got := appendJSONString(nil, []byte(text))
+		want, _ := json.Marshal(text)
+		var g, w string
+		if !utf8.Valid(got) {
+			t.Errorf("%q: %q is not UTF-8, which JSON must be", text, got)
+		}
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("%q: %s: %v", text, got, err)
+		}
+		if err := json.Unmarshal(want, &w); err != nil || g != w {
+			t.Errorf("%q: %s reads back as %q, encoding/json's %s as %q", text, got, g, want, w)
+		}
+	}
+	for _, f := range []float64{0, -0.5, 0.5, 40.6439502, -74.0151994, 1e-7, -1.5e-9, 123456789.125, 1e21, 180, -90} {
+		want, _ := json.Marshal(f)
+		if got := appendJSONFloat(nil, f); string(got) != string(want) {
+			t.Errorf("%v: %s, encoding/json writes %s", f, got, want)
+		}
+	}
+}
+
+// BenchmarkExportCSV measures what an export costs per case, without HTTP: n cases of a
+// city (CITYEYES_BENCH_EXPORT_CASES, default 20000) read from the database and written as
+// CSV (or GeoJSON) to io.Discard, on the embedded SQLite or, with the environment of
+// make servers, PostgreSQL. docs/benchmarks.md has figures.
+func BenchmarkExportCSV(b *testing.B) { benchmarkExport(b, writeCSV) }
+
+// BenchmarkExportGeoJSON is BenchmarkExportCSV's GeoJSON.
+func BenchmarkExportGeoJSON(b *testing.B) { benchmarkExport(b, writeGeoJSON) }
+
+func benchmarkExport(b *testing.B, write func(io.Writer, *models.ExportCursor, bool) error) {
+	n := 20000
+	if v, err := strconv.Atoi(os.Getenv("CITYEYES_BENCH_EXPORT_CASES")); err == nil && v > 0 {
+		n = v
+	}
+	db := testenv.DB(b)
+	testenv.City(b, db)
+	t0 := time.Now()
+	seedExportCases(b, db, n)
+	b.Logf("seeded %d cases in %v", n, time.Since(t0))
+	ctx := context.Background()
+	out := &countingWriter{}
+	runs := 0
+	for b.Loop() {
+		runs++
+		cur, err := db.ExportCases(ctx, models.ExportFilter{JurisdictionID: "testville"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := write(out, cur, false); err != nil {
+			b.Fatal(err)
+		}
+		cur.Close()
+	}
+	if out.lines < int64(n*runs) {
+		b.Fatalf("%d lines written for %d cases", out.lines, n*runs)
+	}
+	b.ReportMetric(float64(n*runs)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(out.bytes)/float64(n*runs), "B/row")
+}
+
+// countingWriter is io.Discard that counts.
+type countingWriter struct{ bytes, lines int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.bytes += int64(len(p))
+	w.lines += int64(bytes.Count(p, []byte{'\n'}))
+	return len(p), nil
+}
+
+// seedExportCases writes n routed cases of testville, over a year, in multi-row INSERTs:
+// half of them closed, some with text that CSV must quote or neutralise.
+func seedExportCases(b *testing.B, db *models.DB, n int) {
+	b.Helper()
+	sqlDB := db.SQL()
+	var catID, deptID, areaID string
+	if err := sqlDB.QueryRow("SELECT id, department_id FROM categories WHERE code = 'pothole'").Scan(&catID, &deptID); err != nil {
+		b.Fatal(err)
+	}
+	if err := sqlDB.QueryRow("SELECT id FROM areas WHERE code = 'west'").Scan(&areaID); err != nil {
+		b.Fatal(err)
+	}
+	reporter := models.NewID()
+	start := time.Now().UTC().AddDate(-1, 0, 0)
+	if _, err := sqlDB.Exec("INSERT INTO users (id, role, created_at, updated_at) VALUES ($1, 'citizen', $2, $2)", reporter, start); err != nil {
+		b.Fatal(err)
+	}
+	const cols = "id, number, jurisdiction_id, category_id, area_id, department_id, reporter_id, status, resolution, " +
+		"description, lat, lon, address, due_at, dispatched_at, closed_at, attributes, supporters, created_at, updated_at, version"
+	width := strings.Count(cols, ",") + 1
+	tx, err := sqlDB.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Rollback()
+	descriptions := []string{"Deep pothole in the bus lane, about 30 cm across", "=HYPERLINK(\"x\")", "Schlagloch, \"tief\"; 坑洼"}
+	for done := 0; done < n; {
+		chunk := min(n-done, 25) // SQLite's driver binds $n parameters in time quadratic in their number
+		var sb strings.Builder
+		args := make([]any, 0, chunk*width)
+		for i := range chunk {
+			k := done + i
+			at := start.Add(time.Duration(k) * 365 * 24 * time.Hour / time.Duration(n))
+			status, resolution, closed := "dispatched", "", any(nil)
+			if k%2 == 0 {
+				status, resolution, closed = "closed", "fixed", at.Add(50*time.Hour)
+			}
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			sb.WriteString("(")
+			for j := range width {
+				if j > 0 {
+					sb.WriteString(",")
+				}
+				fmt.Fprintf(&sb, "$%d", len(args)+j+1)
+			}
+			sb.WriteString(")")
+			args = append(args, models.NewID(), fmt.Sprintf("TESTVILLE-E%07d", k), "testville", catID, areaID, deptID, reporter,
+				status, resolution, descriptions[k%len(descriptions)], 0.5+float64(k%1000)/1e4, -0.5-float64(k%777)/1e4,
+				"12 Main Street", at.Add(72*time.Hour), at.Add(time.Minute), closed, "{}", k%3, at, at, 1)
+		}
+		if _, err := tx.Exec("INSERT INTO cases ("+cols+") VALUES "+sb.String(), args...); err != nil {
+			b.Fatalf("seed: %v", err)
+		}
+		done += chunk
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
 	}
 }
