@@ -82,6 +82,9 @@ type OpsSnapshot struct {
 	OldestDue *time.Time
 	// Escalations counts the escalation events ever written: one per SLA breach and level.
 	Escalations int64
+	// StatsWaiting counts the case changes not yet folded into the KPI rollup: it grows
+	// when no worker runs the fold (stats:fold), and the KPIs slow down with it.
+	StatsWaiting int64
 }
 
 // Ops reads the operators' snapshot at now.
@@ -123,5 +126,7 @@ func (db *DB) Ops(ctx context.Context, now time.Time) (OpsSnapshot, error) {
 	if err := db.q(ctx).Model(&CaseEvent{}).Where("type = ?", ActionEscalate).Count(&s.Escalations).Error; err != nil {
 		return s, translate(err)
 	}
-	return s, nil
+	var err2 error
+	s.StatsWaiting, err2 = db.StatsPending(ctx)
+	return s, err2
 }

@@ -169,10 +169,12 @@ var (
 		"Age of the oldest due outbox row that is not done (0 when there is none).", nil, nil)
 	breachesDesc = prometheus.NewDesc("cityeyes_sla_breaches_total",
 		"SLA breaches so far: escalation events in the case log, one per breach and level.", nil, nil)
+	statsWaitingDesc = prometheus.NewDesc("cityeyes_stats_changes_waiting",
+		"Case changes not yet folded into the KPI rollup (stats:fold runs every 30 s).", nil, nil)
 )
 
 func (c *dataCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{casesDesc, overdueDesc, backlogDesc, lagDesc, breachesDesc} {
+	for _, d := range []*prometheus.Desc{casesDesc, overdueDesc, backlogDesc, lagDesc, breachesDesc, statsWaitingDesc} {
 		ch <- d
 	}
 }
@@ -214,4 +216,5 @@ func (c *dataCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag)
 	ch <- prometheus.MustNewConstMetric(breachesDesc, prometheus.CounterValue, float64(s.Escalations))
+	ch <- prometheus.MustNewConstMetric(statsWaitingDesc, prometheus.GaugeValue, float64(s.StatsWaiting))
 }

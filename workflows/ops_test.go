@@ -74,7 +74,8 @@ func TestMetricsFollowTheCase(t *testing.T) {
 		want{"cityeyes_cases", map[string]string{"jurisdiction": "testville", "status": "dispatched"}, 0},
 		want{"cityeyes_outbox_backlog", nil, 1}, // the route task
 		want{"cityeyes_sla_breaches_total", nil, 0},
-		want{"cityeyes_pushes_total", map[string]string{"result": "sent"}, 0})
+		want{"cityeyes_pushes_total", map[string]string{"result": "sent"}, 0},
+		want{"cityeyes_stats_changes_waiting", nil, 1}) // the submission's facts
 
 	mux := f.worker.Mux()
 	if err := mux.ProcessTask(ctx, f.pending(t)[0]); err != nil { // route
@@ -91,7 +92,13 @@ func TestMetricsFollowTheCase(t *testing.T) {
 		want{"cityeyes_cases", map[string]string{"jurisdiction": "testville", "status": "submitted"}, 0},
 		want{"cityeyes_cases_overdue", city, 0},
 		want{"cityeyes_task_duration_seconds", map[string]string{"type": models.TaskRoute, "result": "ok"}, 1},
-		want{"cityeyes_pushes_total", map[string]string{"result": "sent"}, 1})
+		want{"cityeyes_pushes_total", map[string]string{"result": "sent"}, 1},
+		want{"cityeyes_stats_changes_waiting", nil, 3}) // and the route's, before and after
+	if err := f.worker.KeepStats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(time.Minute)
+	check("folded", want{"cityeyes_stats_changes_waiting", nil, 0})
 
 	var breach *asynq.Task
 	_, _ = f.db.ClaimOutbox(ctx, f.now.Add(48*time.Hour), 100, time.Minute, func(o models.Outbox) error {

@@ -251,6 +251,7 @@ func TestMetricsAndRequestIDs(t *testing.T) {
 		{"cityeyes_outbox_backlog", nil, between(0, 2), "the outbox is (nearly) drained"},
 		{"cityeyes_outbox_lag_seconds", nil, between(0, 30), "the relay keeps up"},
 		{"cityeyes_sla_breaches_total", nil, eq(0), "no deadline passed"},
+		{"cityeyes_stats_changes_waiting", nil, between(0, 20), "the KPI changes of one case at most (folded every 30 s)"},
 		{"cityeyes_queue_tasks", map[string]string{"queue": "default", "state": "pending"}, between(0, 10), "the queue is there"},
 		{"cityeyes_queue_tasks", map[string]string{"queue": "default", "state": "scheduled"}, atLeast(1), "the timers wait in the queue"},
 		{"cityeyes_queue_latency_seconds", map[string]string{"queue": "default"}, between(0, 30), "pending tasks do not wait"},
