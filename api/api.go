@@ -66,6 +66,9 @@ type Server struct {
 	now     func() time.Time
 	metrics *httpMetrics
 	codes   sync.Map // category, department and area id → code
+	// sniffers are the readers a photo's first bytes are looked at through (checkPhoto),
+	// kept for the next photo rather than 256 KiB allocated for each.
+	sniffers sync.Pool
 }
 
 // New builds the Fiber application with every route.

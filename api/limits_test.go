@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
@@ -21,7 +22,7 @@ func TestRateLimits(t *testing.T) {
 	rc := redis.NewClient(opt)
 	defer rc.Close()
 	h.app = New(Config{DB: h.db, Store: h.store, Areas: h.areas.Load, JWTSecret: testenv.Secret, Now: h.clock(),
-		Limiter: redis_rate.NewLimiter(rc), Limits: Limits{ReportsPerUser: 2}})
+		Limiter: NewRedisLimiter(rc), Limits: Limits{ReportsPerUser: 2}})
 	alice, bob := h.citizen("device-limit-a"), h.citizen("device-limit-b")
 	for i := range 2 {
 		if resp, _, p := h.submit(alice, fmt.Sprint("lim", i), goodReport()...); resp.StatusCode != 201 {
@@ -48,8 +49,47 @@ func TestRateLimits(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: testenv.FreeAddr(t), MaxRetries: -1})
 	defer dead.Close()
 	h.app = New(Config{DB: h.db, Store: h.store, Areas: h.areas.Load, JWTSecret: testenv.Secret, Now: h.clock(),
-		Limiter: redis_rate.NewLimiter(dead), Limits: Limits{ReportsPerUser: 1}})
+		Limiter: NewRedisLimiter(dead), Limits: Limits{ReportsPerUser: 1}})
 	if resp, _, _ := h.submit(alice, "lim-open", goodReport()...); resp.StatusCode != 201 {
 		t.Fatalf("with Redis down: %d, want the report accepted", resp.StatusCode)
+	}
+}
+
+// TestRedisLimiterCountsAllOrNothing: one script call holds a request to all its limits; a
+// request one limit refuses counts against none of the others, and the counts are
+// redis_rate's own (the same keys and algorithm), so the two agree on them.
+func TestRedisLimiterCountsAllOrNothing(t *testing.T) {
+	opt, err := redis.ParseURL(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	ctx := t.Context()
+	l := NewRedisLimiter(rc)
+	wide, narrow := "wide-"+t.Name(), "narrow-"+t.Name()
+	checks := []rateCheck{{wide, 5}, {narrow, 2}}
+	for i := range 2 {
+		if denied, _, err := l.allowAll(ctx, checks); err != nil || denied != -1 {
+			t.Fatalf("request %d: denied by %d, err %v; want allowed", i+1, denied, err)
+		}
+	}
+	// The third is over the narrow limit: refused, with the time until the next one.
+	denied, wait, err := l.allowAll(ctx, checks)
+	if err != nil || denied != 1 || wait <= 0 || wait > 30*time.Second {
+		t.Fatalf("third request: denied by %d after %v, err %v; want the narrow limit, under 30 s", denied, wait, err)
+	}
+	// It was not counted against the wide limit: redis_rate sees 3 of 5 left there.
+	res, err := redis_rate.NewLimiter(rc).Allow(ctx, "rl:"+wide, redis_rate.PerMinute(5))
+	if err != nil || res.Allowed != 1 || res.Remaining != 2 {
+		t.Fatalf("wide limit after a refused request: %+v, %v; want 2 remaining after this one", res, err)
+	}
+	// Alone, the wide key has 2 left: a request to it and a fresh key passes twice, then
+	// the wide key refuses (index 0).
+	for i, want := range []int{-1, -1, 0} {
+		denied, _, err := l.allowAll(ctx, []rateCheck{{wide, 5}, {fmt.Sprint("fresh-", i, t.Name()), 5}})
+		if err != nil || denied != want {
+			t.Fatalf("wide request %d: denied by %d, err %v; want %d", i+1, denied, err, want)
+		}
 	}
 }

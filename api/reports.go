@@ -89,7 +89,7 @@ func (s *Server) createReport(c *fiber.Ctx) error {
 		}
 		return s.replyCase(c, prior.CaseID)
 	}
-	nc, err := s.checkReport(c, in, caseID, p.UserID)
+	nc, cat, err := s.checkReport(c, in, caseID, p.UserID)
 	if err != nil {
 		cleanup()
 		return err
@@ -107,11 +107,12 @@ func (s *Server) createReport(c *fiber.Ctx) error {
 		return err
 	}
 	s.removeUploaded(ctx, in.uploadKeys)
-	r, err := s.toReport(ctx, created, true, false)
+	// The answer is built from what was just written; only the timeline is read back.
+	r, err := s.newReport(ctx, created, in.photos)
 	if err != nil {
 		return err
 	}
-	if r.LikelyDuplicates, err = s.duplicates(ctx, created.CategoryID, created.Lat, created.Lon, created.ID); err != nil {
+	if r.LikelyDuplicates, err = s.duplicatesOf(ctx, cat, created.Lat, created.Lon, created.ID); err != nil {
 		return err
 	}
 	c.Location("/v1/reports/" + created.ID)
@@ -125,6 +126,11 @@ func (s *Server) duplicates(ctx context.Context, categoryID string, lat, lon flo
 	if err != nil {
 		return nil, err
 	}
+	return s.duplicatesOf(ctx, cat, lat, lon, self)
+}
+
+// duplicatesOf is duplicates with the category in hand.
+func (s *Server) duplicatesOf(ctx context.Context, cat *models.Category, lat, lon float64, self string) ([]DuplicateRef, error) {
 	cs, err := s.db.LikelyDuplicates(ctx, cat, lat, lon, s.now())
 	if err != nil {
 		return nil, err
@@ -305,7 +311,15 @@ type photoDest struct {
 // returned media is set whenever an object was stored, even on error, so the caller can
 // remove it.
 func (s *Server) checkPhoto(ctx context.Context, r io.Reader, dst photoDest) (*models.Media, string, *[2]float64, error) {
-	br := bufio.NewReaderSize(r, sniffBytes)
+	br, _ := s.sniffers.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(r, sniffBytes)
+	} else {
+		br.Reset(r)
+	}
+	// Nothing read through br outlives this call: the head is parsed here and the rest
+	// streamed to the store before it returns.
+	defer func() { br.Reset(nil); s.sniffers.Put(br) }()
 	head, _ := br.Peek(sniffBytes)
 	if len(head) == 0 {
 		return nil, "", nil, models.Problemf(models.ErrInvalid, "empty-photo", "a photo part is empty")
@@ -422,8 +436,9 @@ func (in *intake) fingerprint() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// checkReport validates what was read and places it: city, area, category, answers.
-func (s *Server) checkReport(c *fiber.Ctx, in *intake, caseID, reporter string) (*models.NewCase, error) {
+// checkReport validates what was read and places it: city, area, category, answers. It
+// returns the new case and its category.
+func (s *Server) checkReport(c *fiber.Ctx, in *intake, caseID, reporter string) (*models.NewCase, *models.Category, error) {
 	source := "device"
 	if strings.TrimSpace(in.fields["lat"]) == "" && strings.TrimSpace(in.fields["lon"]) == "" && in.gps != nil {
 		// No position from the phone, but the photo knows where it was taken.
@@ -433,20 +448,20 @@ func (s *Server) checkReport(c *fiber.Ctx, in *intake, caseID, reporter string) 
 	}
 	lat, err := coordinate(in.fields["lat"], "lat", 90)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lon, err := coordinate(in.fields["lon"], "lon", 180)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	loc, ok := s.cfg.Areas().Locate(lat, lon)
 	if !ok {
-		return nil, models.Problemf(models.ErrInvalid, "outside-service-area",
+		return nil, nil, models.Problemf(models.ErrInvalid, "outside-service-area",
 			"the point %.6f, %.6f is not in any city served here; check the phone's location", lat, lon)
 	}
 	code := strings.TrimSpace(in.fields["category"])
 	if code == "" {
-		return nil, models.Problemf(models.ErrInvalid, "category-required", "category is required: a code from GET /v1/categories?lat=&lon=")
+		return nil, nil, models.Problemf(models.ErrInvalid, "category-required", "category is required: a code from GET /v1/categories?lat=&lon=")
 	}
 	var cat *models.Category
 	err = models.ErrNotFound // a code that is not text names no category
@@ -454,37 +469,37 @@ func (s *Server) checkReport(c *fiber.Ctx, in *intake, caseID, reporter string) 
 		cat, err = s.db.CategoryByCode(c.UserContext(), loc.JurisdictionID, code)
 	}
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, models.Problemf(models.ErrInvalid, "unknown-category",
+		return nil, nil, models.Problemf(models.ErrInvalid, "unknown-category",
 			"category %q is not offered at this place; GET /v1/categories?lat=%.6f&lon=%.6f lists those that are", code, lat, lon)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	desc := strings.TrimSpace(in.fields["description"])
 	if !storableText(desc) {
-		return nil, models.Problemf(models.ErrInvalid, "invalid-description", "description is not valid UTF-8 text, or has a NUL character")
+		return nil, nil, models.Problemf(models.ErrInvalid, "invalid-description", "description is not valid UTF-8 text, or has a NUL character")
 	}
 	if n := utf8.RuneCountInString(desc); n > maxDescription {
-		return nil, models.Problemf(models.ErrInvalid, "description-too-long", "description has %d characters; the limit is %d", n, maxDescription)
+		return nil, nil, models.Problemf(models.ErrInvalid, "description-too-long", "description has %d characters; the limit is %d", n, maxDescription)
 	}
 	if desc == "" && len(in.photos) == 0 {
-		return nil, models.Problemf(models.ErrInvalid, "empty-report", "a report needs a description or at least one photo")
+		return nil, nil, models.Problemf(models.ErrInvalid, "empty-report", "a report needs a description or at least one photo")
 	}
 	addr := strings.TrimSpace(in.fields["address"])
 	if len(addr) > 500 {
-		return nil, models.Problemf(models.ErrInvalid, "address-too-long", "address is over 500 characters")
+		return nil, nil, models.Problemf(models.ErrInvalid, "address-too-long", "address is over 500 characters")
 	}
 	if !storableText(addr) {
-		return nil, models.Problemf(models.ErrInvalid, "invalid-address", "address is not valid UTF-8 text, or has a NUL character")
+		return nil, nil, models.Problemf(models.ErrInvalid, "invalid-address", "address is not valid UTF-8 text, or has a NUL character")
 	}
 	answers, err := models.ValidateAnswers(cat, in.attrs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return &models.NewCase{
 		ID: caseID, ReporterID: reporter, JurisdictionID: loc.JurisdictionID, CategoryID: cat.ID, AreaID: loc.AreaID,
 		Description: desc, Address: addr, Lat: lat, Lon: lon, LocationSource: source, Attributes: answers, Media: in.photos,
-	}, nil
+	}, cat, nil
 }
 
 // pointOf reads the lat and lon query parameters.

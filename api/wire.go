@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -354,6 +355,33 @@ func (s *Server) toReport(ctx context.Context, c *models.Case, full, staff bool)
 // costs a couple of queries rather than a few hundred. With timeline, each report
 // carries its events (a single report's view).
 func (s *Server) toReports(ctx context.Context, cases []models.Case, full, staff, timeline bool) ([]Report, error) {
+	ids := make([]string, len(cases))
+	for i := range cases {
+		ids[i] = cases[i].ID
+	}
+	media, err := s.db.MediaOf(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return s.toReportsWith(ctx, cases, media, full, staff, timeline)
+}
+
+// newReport is the reporter's view of a case just created with the given photos, which the
+// caller has in hand and need not be read back.
+func (s *Server) newReport(ctx context.Context, c *models.Case, photos []models.Media) (*Report, error) {
+	// The order MediaOf reads them in: one creation time for all, then by id.
+	ms := slices.Clone(photos)
+	slices.SortStableFunc(ms, func(a, b models.Media) int { return strings.Compare(a.ID, b.ID) })
+	rs, err := s.toReportsWith(ctx, []models.Case{*c}, map[string][]models.Media{c.ID: ms}, true, false, true)
+	if err != nil {
+		return nil, err
+	}
+	return &rs[0], nil
+}
+
+// toReportsWith is toReports with the cases' photos given, by case id.
+func (s *Server) toReportsWith(ctx context.Context, cases []models.Case, media map[string][]models.Media, full, staff, timeline bool) ([]Report, error) {
+	var err error
 	// A category's, department's or area's id never changes its code (configuration
 	// matches rows by code), so the mapping is cached for the life of the process.
 	code := func(id string, load func(context.Context, string) (string, error)) (string, error) {
@@ -365,14 +393,6 @@ func (s *Server) toReports(ctx context.Context, cases []models.Case, full, staff
 			s.codes.Store(id, c)
 		}
 		return c, err
-	}
-	ids := make([]string, len(cases))
-	for i := range cases {
-		ids[i] = cases[i].ID
-	}
-	media, err := s.db.MediaOf(ctx, ids)
-	if err != nil {
-		return nil, err
 	}
 	sensitive := map[string]bool{} // by category id, for this page
 	out := make([]Report, 0, len(cases))

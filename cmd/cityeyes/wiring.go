@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -253,7 +252,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, withAPI, withWork
 		dashboard, closeDashboard := queueDashboard(cfg, redisOpt, withWorker)
 		defer closeDashboard()
 		app := api.New(api.Config{DB: db, Store: store, Files: files, Areas: areas, JWTSecret: cfg.JWTSecret,
-			Logger: log, Checks: checks, SoftChecks: soft, Metrics: reg, Limiter: redis_rate.NewLimiter(rc),
+			Logger: log, Checks: checks, SoftChecks: soft, Metrics: reg, Limiter: api.NewRedisLimiter(rc),
 			QueueDashboard: dashboard, AccessLog: true, Limits: cfg.Limits})
 		running++
 		drained := make(chan struct{})
