@@ -31,7 +31,7 @@ import (
 // for every input would leave no time to fuzz. Each input points the harness at its own t,
 // and checks what it wrote by counting rows and by the keys the store was asked to write.
 
-// recordingStore remembers every key Put was asked for, so a refused request can be checked
+// recordingStore remembers every key Put or Copy was asked for, so a refused request can be checked
 // to have left none of its photos behind, however far their upload got.
 type recordingStore struct {
 	storage.Store
@@ -44,6 +44,13 @@ func (s *recordingStore) Put(ctx context.Context, key string, r io.Reader, size 
 	s.keys = append(s.keys, key)
 	s.mu.Unlock()
 	return s.Store.Put(ctx, key, r, size, contentType)
+}
+
+func (s *recordingStore) Copy(ctx context.Context, src storage.Object, dst string) (storage.Object, error) {
+	s.mu.Lock()
+	s.keys = append(s.keys, dst)
+	s.mu.Unlock()
+	return s.Store.Copy(ctx, src, dst)
 }
 
 // take returns the keys recorded since the last call and forgets them.

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"image"
 	_ "image/jpeg" // decoders for DecodeConfig
 	_ "image/png"
@@ -303,6 +304,9 @@ type photoDest struct {
 	want string
 	// store false reads and hashes the photo without storing it (a replayed request).
 	store bool
+	// from is the stored object the photo is read from (a direct upload): the store copies
+	// that very version under the case, rather than the bytes being written again.
+	from *storage.Object
 }
 
 // checkPhoto checks a photo by its bytes (type, dimensions, pixel count, size) and streams
@@ -364,6 +368,10 @@ func (s *Server) checkPhoto(ctx context.Context, r io.Reader, dst photoDest) (*m
 		id = models.NewID()
 	}
 	key := fmt.Sprintf("cases/%s/%s%s", dst.caseID, id, ext)
+	if dst.from != nil {
+		return s.copyPhoto(ctx, lr, *dst.from, key, &models.Media{ID: id, OwnerID: dst.owner, Kind: dst.kind, ObjectKey: key,
+			ContentType: ctype, Width: cfg.Width, Height: cfg.Height}, h, gps, tooLarge)
+	}
 	obj, err := s.store.Put(ctx, key, lr, -1, ctype)
 	m := &models.Media{ID: id, OwnerID: dst.owner, Kind: dst.kind, ObjectKey: key, ContentType: ctype,
 		Width: cfg.Width, Height: cfg.Height, SHA256: hex.EncodeToString(h.Sum(nil)), Size: obj.Size}
@@ -378,6 +386,36 @@ func (s *Server) checkPhoto(ctx context.Context, r io.Reader, dst photoDest) (*m
 			return m, "", nil, err
 		}
 		return m, "", nil, fmt.Errorf("store photo: %w", err)
+	}
+	return m, m.SHA256, gps, nil
+}
+
+// copyPhoto finishes checkPhoto for a photo already in the store: the rest of its bytes are
+// read for their size and SHA-256, and the store copies the version they were read from to
+// key, or refuses if the object has been replaced since (a second PUT to its upload URL).
+// So the case keeps exactly the bytes checked, without their passing through the API twice.
+func (s *Server) copyPhoto(ctx context.Context, rest io.Reader, from storage.Object, key string, m *models.Media,
+	h hash.Hash, gps *[2]float64, tooLarge error) (*models.Media, string, *[2]float64, error) {
+	n, err := io.Copy(io.Discard, rest)
+	switch {
+	case errors.Is(err, errPhotoTooLarge):
+		return nil, "", nil, tooLarge
+	case err != nil:
+		return nil, "", nil, fmt.Errorf("read photo %s: %w", from.Key, err)
+	}
+	obj, err := s.store.Copy(ctx, from, key)
+	switch {
+	case errors.Is(err, storage.ErrChanged) || errors.Is(err, storage.ErrNotFound):
+		return nil, "", nil, models.Problemf(models.ErrConflict, "upload-changed",
+			"the photo %s was uploaded again or removed while this report was read; send the report again", m.ID)
+	case errors.Is(err, storage.ErrUnavailable):
+		return nil, "", nil, err
+	case err != nil:
+		return nil, "", nil, fmt.Errorf("copy photo: %w", err)
+	}
+	m.Size, m.SHA256 = obj.Size, hex.EncodeToString(h.Sum(nil))
+	if obj.Size != n {
+		return m, "", nil, fmt.Errorf("copy photo %s: %d bytes read, %d copied", from.Key, n, obj.Size)
 	}
 	return m, m.SHA256, gps, nil
 }

@@ -20,8 +20,10 @@ import (
 // (MinIO, or the local store through PUT /files/*) while the API only hands out the URL, and
 // then names the photo by id in its report. Nothing the client says about the bytes is
 // trusted: when the report comes, the object is read back through the same checks as a
-// multipart photo (checkPhoto) and copied under the case, so what the case keeps is exactly
-// what was checked, whatever is PUT to the URL afterwards.
+// multipart photo (checkPhoto) and the store copies the version read under the case (a
+// server-side copy on MinIO, a hard link on the local store, each refused if the object
+// was replaced meanwhile), so what the case keeps is exactly what was checked, whatever is
+// PUT to the URL afterwards, and its bytes are written once.
 
 // UploadRequest asks for a presigned upload (POST /v1/uploads).
 type UploadRequest struct {
@@ -183,7 +185,7 @@ func (s *Server) receiveUploads(ctx context.Context, in *intake, ids []string, c
 			return err
 		}
 		m, _, gps, err := s.checkPhoto(ctx, rc, photoDest{caseID: caseID, owner: owner, kind: models.MediaBefore,
-			id: u.ID, want: u.ContentType, store: true})
+			id: u.ID, want: u.ContentType, store: true, from: &obj})
 		rc.Close()
 		if m != nil {
 			in.photos = append(in.photos, *m)

@@ -3,7 +3,9 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -506,5 +508,75 @@ func TestDirectUploadRace(t *testing.T) {
 	}
 	if objs := testenv.Objects(t, h.store, "cases/"); len(objs) != 1 {
 		t.Fatalf("photo objects %v, want the one case's copy", objs)
+	}
+}
+
+// replacingStore puts other bytes under an upload's key just before the store is asked to
+// copy it under a case: a second PUT to the upload URL while the report is being read.
+type replacingStore struct {
+	storage.Store
+	with []byte
+}
+
+func (s *replacingStore) Copy(ctx context.Context, src storage.Object, dst string) (storage.Object, error) {
+	if _, err := s.Store.Put(ctx, src.Key, bytes.NewReader(s.with), int64(len(s.with)), src.ContentType); err != nil {
+		return storage.Object{}, err
+	}
+	return s.Store.Copy(ctx, src, dst)
+}
+
+// TestDirectUploadReplacedMeanwhile: the case keeps exactly the bytes its report checked. An
+// upload replaced between the check and the copy refuses the report with 409 and leaves
+// nothing; a PUT to the URL after the report changes nothing of the case's photo.
+func TestDirectUploadReplacedMeanwhile(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	token := h.citizen("device-upload-replaced")
+	other := bytes.Clone(testenv.PhotoJPEG)
+	other[len(other)-3] ^= 0xff // same size and type, other bytes
+
+	// Replaced while the report is read: refused, nothing stored, the upload still pending.
+	tk := h.uploaded(token, "image/jpeg", testenv.PhotoJPEG)
+	app := h.app
+	files, _ := h.store.(*storage.Local) // the local store serves its upload URLs; MinIO its own
+	h.app = New(Config{DB: h.db, Store: &replacingStore{Store: h.store, with: other}, Files: files, Areas: h.areas.Load,
+		JWTSecret: testenv.Secret, Now: func() time.Time { return h.now }, MaxPhotoBytes: testPhotoLimit})
+	resp, _, p := h.report(token, "replaced-1", pothole(tk.MediaID))
+	if resp.StatusCode != 409 || p.Type != "urn:cityeyes:problem:upload-changed" {
+		t.Fatalf("report over an upload replaced meanwhile: %d %+v", resp.StatusCode, p)
+	}
+	if n := h.count("SELECT COUNT(*) FROM cases"); n != 0 {
+		t.Fatalf("%d cases after the refusal", n)
+	}
+	if objs := testenv.Objects(t, h.store, "cases/"); len(objs) != 0 {
+		t.Fatalf("objects under cases/ after the refusal: %v", objs)
+	}
+	if n := h.count("SELECT COUNT(*) FROM uploads"); n != 1 {
+		t.Fatalf("%d upload rows after the refusal, want the upload still pending", n)
+	}
+
+	// Filed, then PUT again through the same (still valid) URL: the case's photo is the first.
+	h.app = app
+	tk = h.uploaded(token, "image/jpeg", testenv.PhotoJPEG)
+	resp, r, p := h.report(token, "replaced-2", pothole(tk.MediaID))
+	if resp.StatusCode != 201 {
+		t.Fatalf("report: %d %+v", resp.StatusCode, p)
+	}
+	if status, body := h.putUpload(tk.UploadURL, tk.Headers, other); status != 200 {
+		t.Fatalf("second PUT to the URL: %d %s", status, body)
+	}
+	ms, err := h.db.CaseMedia(ctx, r.ID)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("media: %v %+v", err, ms)
+	}
+	rc, _, err := h.store.Get(ctx, ms[0].ObjectKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	sum := sha256.Sum256(got)
+	if !bytes.Equal(got, testenv.PhotoJPEG) || hex.EncodeToString(sum[:]) != ms[0].SHA256 {
+		t.Fatal("the case's photo changed with a PUT to the upload URL after the report")
 	}
 }

@@ -33,10 +33,14 @@ type Upload struct {
 	CreatedAt   time.Time
 }
 
-// CreateUpload records a reservation for a direct upload.
+// CreateUpload records a reservation for a direct upload. It is a transaction of its own so
+// that on SQLite it queues with the other writers (InTx) instead of polling for the lock.
 func (db *DB) CreateUpload(ctx context.Context, u *Upload) error {
 	u.ExpiresAt, u.CreatedAt = u.ExpiresAt.UTC(), u.CreatedAt.UTC()
-	return translate(db.q(ctx).Create(u).Error)
+	if db.dialect != SQLite {
+		return translate(db.q(ctx).Create(u).Error)
+	}
+	return db.InTx(ctx, func(tx *DB) error { return tx.q(ctx).Create(u).Error })
 }
 
 // UploadByID returns a pending upload, or ErrNotFound (also for an id that is not a UUID).

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -35,6 +36,11 @@ const (
 	// have a segment starting with ".", so these never collide with an
 	// object and Walk can skip them.
 	tempPrefix = ".tmp-"
+
+	// tempLinkPrefix starts the temp names Copy links a file under, followed
+	// by the time in hexadecimal nanoseconds: the file's own modification
+	// time is that of the object it was linked from.
+	tempLinkPrefix = tempPrefix + "link-"
 
 	// metaSuffix ends the sidecar holding an object's content type and
 	// ETag; the sidecar of "dir/name" is "dir/.name.meta", hidden for the
@@ -108,6 +114,12 @@ type localVersion struct {
 	ETag      string `json:"etag"`
 	Size      int64  `json:"size"`
 	ModTimeNS int64  `json:"mod_time_ns"`
+	// WrittenNS is when the key got this version, where that is not the
+	// file's modification time: a file Copy linked under a new key keeps
+	// the time it was first written, and is reported as written when it
+	// was linked (so a sweeper of old objects takes it for the new object
+	// it is under that key).
+	WrittenNS int64 `json:"written_ns,omitempty"`
 }
 
 func (v localVersion) matches(fi fs.FileInfo) bool {
@@ -228,6 +240,17 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, co
 		Size:        fi.Size(),
 		ModTimeNS:   fi.ModTime().UnixNano(),
 	}
+	if err := l.commit(key, final, tmp.Name(), cur, &committed); err != nil {
+		return Object{}, err
+	}
+	return Object{Key: key, ContentType: ct, ETag: cur.ETag, Size: fi.Size(), Modified: fi.ModTime()}, nil
+}
+
+// commit puts the file tmp, written and synced beside final, in place as key's version cur:
+// the sidecar first, then the rename (see localMeta), then the directory synced. committed
+// is set once tmp is no longer the caller's to remove.
+func (l *Local) commit(key, final, tmp string, cur localVersion, committed *bool) error {
+	dir := filepath.Dir(final)
 	mu := l.commitLock(key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -239,19 +262,117 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	}
 	data, err := json.Marshal(meta)
 	if err != nil {
-		return Object{}, fmt.Errorf("storage: local put %q: %w", key, err)
+		return fmt.Errorf("storage: local put %q: %w", key, err)
 	}
 	if err := l.writeFileAtomic(dir, metaPath(final), key, data); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return localErr("put", key, err)
+	}
+	*committed = true
+	if err := syncDir(dir); err != nil {
+		return localErr("put", key, err)
+	}
+	return nil
+}
+
+// Copy implements Store. The file src names, if it is still the version
+// asked for, gets dst as a second name (a hard link): no bytes are copied
+// or synced again, and since Put and Delete replace or remove names rather
+// than change files, later writes to src do not reach dst. Where the file
+// system cannot link, the bytes of that very file are copied as by Put.
+func (l *Local) Copy(ctx context.Context, src Object, dst string) (Object, error) {
+	if err := ValidateKey(src.Key); err != nil {
 		return Object{}, err
 	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		return Object{}, localErr("put", key, err)
+	if err := ValidateKey(dst); err != nil {
+		return Object{}, err
 	}
-	committed = true
-	if err := syncDir(dir); err != nil {
-		return Object{}, localErr("put", key, err)
+	if err := ctx.Err(); err != nil {
+		return Object{}, err
 	}
-	return Object{Key: key, ContentType: ct, ETag: cur.ETag, Size: fi.Size(), Modified: fi.ModTime()}, nil
+	sp := l.path(src.Key)
+	f, err := os.Open(sp)
+	if isNotExist(err) {
+		return Object{}, notFound("copy", src.Key)
+	} else if err != nil {
+		return Object{}, localErr("copy", src.Key, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Object{}, localErr("copy", src.Key, err)
+	}
+	v, ok := l.version(sp, fi)
+	if !fi.Mode().IsRegular() || !ok || src.ETag == "" || v.ETag != src.ETag {
+		return Object{}, fmt.Errorf("storage: local copy %q: %w", src.Key, ErrChanged)
+	}
+	final := l.path(dst)
+	if fi, err := os.Lstat(final); err == nil && fi.IsDir() {
+		return Object{}, fmt.Errorf("%w: %q is already a prefix of other keys", ErrInvalidKey, dst)
+	}
+	tmp, err := l.linkTemp(sp, filepath.Dir(final), dst)
+	if errors.Is(err, errCannotLink) {
+		return l.Put(ctx, dst, f, fi.Size(), v.ContentType)
+	}
+	if err != nil {
+		return Object{}, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			os.Remove(tmp)
+		}
+	}()
+	// The link was made by name: make sure it is the file checked above, not
+	// one a Put renamed over src in between.
+	if lfi, err := os.Lstat(tmp); err != nil || !os.SameFile(lfi, fi) {
+		return Object{}, fmt.Errorf("storage: local copy %q: %w", src.Key, ErrChanged)
+	}
+	// The same file, so the same size and modification time: the version
+	// entry describes it under dst as under src, but dst was written now.
+	cur := v
+	cur.WrittenNS = time.Now().UnixNano()
+	if err := l.commit(dst, final, tmp, cur, &committed); err != nil {
+		return Object{}, err
+	}
+	return Object{Key: dst, ContentType: cur.ContentType, ETag: cur.ETag, Size: fi.Size(), Modified: time.Unix(0, cur.WrittenNS)}, nil
+}
+
+// errCannotLink is linkTemp's error where the file system has no hard links.
+var errCannotLink = errors.New("storage: local: cannot link")
+
+// linkTemp gives the file at p a temp name in dir, creating dir as Put does.
+func (l *Local) linkTemp(p, dir, key string) (string, error) {
+	var rnd [8]byte
+	for attempt := 0; ; attempt++ {
+		if err := os.MkdirAll(dir, dirPerm); err != nil {
+			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) {
+				return "", fmt.Errorf("%w: %q: a parent of this key is already an object", ErrInvalidKey, key)
+			}
+			return "", localErr("copy", key, err)
+		}
+		_, _ = rand.Read(rnd[:])
+		tmp := filepath.Join(dir, tempLinkPrefix+strconv.FormatInt(time.Now().UnixNano(), 16)+"-"+hex.EncodeToString(rnd[:]))
+		err := os.Link(p, tmp)
+		switch {
+		case err == nil:
+			return tmp, nil
+		case errors.Is(err, syscall.EXDEV), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EMLINK),
+			errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EOPNOTSUPP):
+			return "", errCannotLink
+		case isNotExist(err) && attempt < 3:
+			// dir pruned by a concurrent Delete (see createTemp), or src gone.
+			if _, serr := os.Lstat(p); isNotExist(serr) {
+				return "", notFound("copy", key)
+			}
+			continue
+		case errors.Is(err, fs.ErrExist) && attempt < 3:
+			continue
+		}
+		return "", localErr("copy", key, err)
+	}
 }
 
 // createTemp makes the parent directories and a temp file in dir.
@@ -375,6 +496,9 @@ func (l *Local) object(key, p string, fi fs.FileInfo) Object {
 	obj := Object{Key: key, ContentType: defaultContentType, ETag: fallbackETag(fi), Size: fi.Size(), Modified: fi.ModTime()}
 	if v, ok := l.version(p, fi); ok {
 		obj.ContentType, obj.ETag = v.ContentType, v.ETag
+		if v.WrittenNS != 0 {
+			obj.Modified = time.Unix(0, v.WrittenNS)
+		}
 	}
 	return obj
 }
@@ -633,7 +757,20 @@ func (l *Local) reclaim(p, name string, now time.Time) {
 	if !orphan {
 		return
 	}
-	if fi, err := os.Lstat(p); err == nil && now.Sub(fi.ModTime()) > staleAfter {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return
+	}
+	made := fi.ModTime()
+	// A link Copy is making has the modification time of the file it names,
+	// however old; its name says when it was made.
+	if stamp, ok := strings.CutPrefix(name, tempLinkPrefix); ok {
+		ns, _, _ := strings.Cut(stamp, "-")
+		if n, err := strconv.ParseInt(ns, 16, 64); err == nil {
+			made = time.Unix(0, n)
+		}
+	}
+	if now.Sub(made) > staleAfter {
 		os.Remove(p)
 	}
 }

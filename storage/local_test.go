@@ -445,3 +445,49 @@ func TestLocalConcurrentOverwrites(t *testing.T) {
 		t.Errorf("final object %q has content type %q, want %q", data, obj.ContentType, want)
 	}
 }
+
+// TestLocalCopyLinks: Copy gives the very file a second name instead of writing its bytes
+// again, and the new key reads as written when it was copied, not when the file was, so a
+// sweeper of old objects does not take a case's fresh copy of an old upload for debris.
+// A temp link a crashed Copy left is reclaimed by the time in its name: its file's
+// modification time is that of the (old) object it was linked from.
+func TestLocalCopyLinks(t *testing.T) {
+	l := newTestLocal(t)
+	ctx := context.Background()
+	src := put(t, l, "uploads/u1.jpg", []byte("uploaded an hour ago"), "image/jpeg")
+	cp, err := l.Copy(ctx, src, "cases/c1/u1.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.Stat(filepath.Join(l.dir, "uploads", "u1.jpg"))
+	b, _ := os.Stat(filepath.Join(l.dir, "cases", "c1", "u1.jpg"))
+	if a == nil || b == nil || !os.SameFile(a, b) {
+		t.Fatalf("the copy is not a link to the uploaded file: %v, %v", a, b)
+	}
+	if !cp.Modified.After(src.Modified) {
+		t.Errorf("copy written at %v, not after the upload (%v)", cp.Modified, src.Modified)
+	}
+	if st, err := l.Stat(ctx, "cases/c1/u1.jpg"); err != nil || !st.Modified.Equal(cp.Modified) || st.ETag != src.ETag {
+		t.Errorf("Stat of the copy = %+v, %v; want written %v, ETag %q", st, err, cp.Modified, src.ETag)
+	}
+	if st, err := l.Stat(ctx, "uploads/u1.jpg"); err != nil || !st.Modified.Equal(src.Modified) {
+		t.Errorf("Stat of the upload = %+v, %v; want it unchanged, written %v", st, err, src.Modified)
+	}
+
+	dir := filepath.Join(l.dir, "cases", "c1")
+	old := time.Now().Add(-2 * staleAfter)
+	stale := writeFile(t, filepath.Join(dir, tempLinkPrefix+strconv.FormatInt(old.UnixNano(), 16)+"-a"), "x")
+	fresh := writeFile(t, filepath.Join(dir, tempLinkPrefix+strconv.FormatInt(time.Now().UnixNano(), 16)+"-b"), "y")
+	for _, p := range []string{stale, fresh} {
+		if err := os.Chtimes(p, old, old); err != nil { // both files are old
+			t.Fatal(err)
+		}
+	}
+	walkKeys(t, l, "cases/")
+	for p, wantGone := range map[string]bool{stale: true, fresh: false} {
+		_, err := os.Stat(p)
+		if gone := os.IsNotExist(err); gone != wantGone {
+			t.Errorf("%s: removed = %v, want %v", filepath.Base(p), gone, wantGone)
+		}
+	}
+}

@@ -196,6 +196,34 @@ func (r *minioReader) Read(p []byte) (int, error) {
 
 func (r *minioReader) Close() error { return r.obj.Close() }
 
+// Copy implements Store with a server-side copy on the condition that the
+// source still has the version's ETag, so the bytes never leave the server.
+func (m *MinIO) Copy(ctx context.Context, src Object, dst string) (Object, error) {
+	if err := ValidateKey(src.Key); err != nil {
+		return Object{}, err
+	}
+	if err := ValidateKey(dst); err != nil {
+		return Object{}, err
+	}
+	if src.ETag == "" {
+		return Object{}, fmt.Errorf("storage: minio copy %q: no ETag to copy the version of", src.Key)
+	}
+	info, err := m.client.CopyObject(ctx, minio.CopyDestOptions{Bucket: m.bucket, Object: dst},
+		minio.CopySrcOptions{Bucket: m.bucket, Object: src.Key, MatchETag: src.ETag})
+	if err != nil {
+		if resp := minio.ToErrorResponse(err); resp.Code == "PreconditionFailed" || resp.StatusCode == http.StatusPreconditionFailed {
+			return Object{}, fmt.Errorf("storage: minio copy %q: %w: %w", src.Key, ErrChanged, err)
+		}
+		return Object{}, m.err("copy", src.Key, err)
+	}
+	modified := info.LastModified
+	if modified.IsZero() {
+		modified = time.Now()
+	}
+	// The copy keeps the source's metadata (S3's default directive).
+	return Object{Key: dst, ContentType: src.ContentType, ETag: info.ETag, Size: src.Size, Modified: modified}, nil
+}
+
 // Delete implements Store.
 func (m *MinIO) Delete(ctx context.Context, key string) error {
 	if err := ValidateKey(key); err != nil {

@@ -64,6 +64,10 @@ var (
 	// ErrExpired means a Local signed URL was genuine but its lifetime has
 	// passed.
 	ErrExpired = errors.New("storage: signed URL expired")
+
+	// ErrChanged means Copy found its source replaced by other bytes since
+	// the version it was asked to copy.
+	ErrChanged = errors.New("storage: object changed")
 )
 
 // Store is what the API and workers need from an object store.
@@ -97,6 +101,14 @@ type Store interface {
 	// The reader yields one version of the object from start to end, even
 	// if Put replaces the key while it is being read.
 	Get(ctx context.Context, key string) (io.ReadCloser, Object, error)
+
+	// Copy makes dst a copy of src as it was in the version src describes
+	// (as Get, Stat or Put returned it: its Key and ETag), without the bytes
+	// passing through the caller, and returns dst's metadata. If src is gone
+	// the error wraps ErrNotFound; if it holds other bytes than that version
+	// now, ErrChanged. dst is replaced atomically, as by Put, and is its own
+	// object from then on: what is later written to src does not reach it.
+	Copy(ctx context.Context, src Object, dst string) (Object, error)
 
 	// Delete removes the object. Deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error

@@ -268,6 +268,7 @@ var conformanceCases = []struct {
 	{"RoundTrip", testRoundTrip},
 	{"UnknownSizeIsStreamed", testUnknownSizeStreamed},
 	{"Overwrite", testOverwrite},
+	{"CopyVersion", testCopyVersion},
 	{"FailedPutKeepsOldObject", testFailedPut},
 	{"NotFoundAndDelete", testNotFoundAndDelete},
 	{"Walk", testWalk},
@@ -391,6 +392,58 @@ func testUnknownSizeStreamed(t *testing.T, h harness) {
 	}
 	if err := h.store.Delete(context.Background(), key); err != nil {
 		t.Error(err)
+	}
+}
+
+// testCopyVersion: Copy copies the version it is given, is refused once the source holds
+// other bytes or is gone, and the copy stays as it was whatever happens to the source.
+func testCopyVersion(t *testing.T, h harness) {
+	ctx := context.Background()
+	first := put(t, h.store, "copyv/src.jpg", []byte("the checked photo"), "image/jpeg")
+	before := time.Now().Add(-time.Second)
+	cp, err := h.store.Copy(ctx, first, "copyv/case/a.jpg")
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	if cp.Key != "copyv/case/a.jpg" || cp.Size != first.Size || cp.ContentType != "image/jpeg" || cp.ETag == "" || cp.Modified.Before(before) {
+		t.Errorf("Copy returned %+v; want the new key, size %d, image/jpeg, an ETag and about now", cp, first.Size)
+	}
+	if got, obj := getBytes(t, h.store, "copyv/case/a.jpg"); string(got) != "the checked photo" || obj.ContentType != "image/jpeg" || obj.ETag != cp.ETag {
+		t.Errorf("the copy reads %q, %+v; want the source's bytes and type, ETag %q", got, obj, cp.ETag)
+	}
+
+	// The source replaced: the copy keeps its bytes, and the old version cannot be copied.
+	put(t, h.store, "copyv/src.jpg", []byte("something else entirely"), "image/jpeg")
+	if got, _ := getBytes(t, h.store, "copyv/case/a.jpg"); string(got) != "the checked photo" {
+		t.Errorf("after the source was replaced, the copy reads %q", got)
+	}
+	if _, err := h.store.Copy(ctx, first, "copyv/case/b.jpg"); !errors.Is(err, ErrChanged) {
+		t.Errorf("Copy of a replaced version: %v, want ErrChanged", err)
+	}
+	if _, err := h.store.Stat(ctx, "copyv/case/b.jpg"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a refused Copy left copyv/case/b.jpg behind: %v", err)
+	}
+
+	// The source gone: the copy stays; copying it is ErrNotFound.
+	if err := h.store.Delete(ctx, "copyv/src.jpg"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := getBytes(t, h.store, "copyv/case/a.jpg"); string(got) != "the checked photo" {
+		t.Errorf("after the source was deleted, the copy reads %q", got)
+	}
+	if _, err := h.store.Copy(ctx, first, "copyv/case/c.jpg"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Copy of a deleted source: %v, want ErrNotFound", err)
+	}
+	// Only the copy is left: no temp names or other debris under the prefix.
+	var keys []string
+	if err := h.store.Walk(ctx, "copyv/", func(o Object) error { keys = append(keys, o.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0] != "copyv/case/a.jpg" {
+		t.Errorf("objects under copyv/: %v, want only the copy", keys)
+	}
+	if err := h.store.Delete(ctx, "copyv/case/a.jpg"); err != nil {
+		t.Fatal(err)
 	}
 }
 
