@@ -26,10 +26,35 @@ const (
 	jpegQuality = 85
 )
 
-// decodeSlots bounds how many photos are decoded at once: a decoded photo takes 4 bytes a
-// pixel (up to 200 MB at the intake limit of 50 megapixels), so a burst of uploads must not
-// decode ten at a time.
-var decodeSlots = make(chan struct{}, 2)
+// DefaultPhotoPixels is how many pixels a worker's photo tasks hold decoded at once by
+// default (Config.PhotoPixels): one 12-megapixel camera photo, or dozens of small ones.
+// Decoding, orienting and resizing take up to about 10 bytes a pixel at their peak (the
+// decoded picture, a rotated copy, the resize's buffers), twice that before the garbage
+// collector returns it: two 12-megapixel photos at once took `serve` past 200 MB.
+const DefaultPhotoPixels = 16_000_000
+
+// decodeWeight is what a photo of w×h pixels counts against the budget: its pixels, and the
+// whole budget at most, so a photo larger than the budget (up to intake's 50-megapixel
+// limit) is decoded alone rather than never. A photo without known dimensions counts as the
+// whole budget.
+func decodeWeight(w, h, budget int) int64 {
+	px := int64(w) * int64(h)
+	if px <= 0 || px > int64(budget) {
+		return int64(budget)
+	}
+	return px
+}
+
+// decoding runs fn with the pixels of a w×h photo counted against the worker's budget,
+// waiting until they fit.
+func (w *Worker) decoding(ctx context.Context, width, height int, fn func() error) error {
+	n := decodeWeight(width, height, w.cfg.PhotoPixels)
+	if err := w.decodes.Acquire(ctx, n); err != nil {
+		return err
+	}
+	defer w.decodes.Release(n)
+	return fn()
+}
 
 // handlePhoto makes a photo's display and thumbnail versions: oriented as the camera meant
 // (the EXIF orientation tag), re-encoded without EXIF. A photo that cannot be decoded is
@@ -50,21 +75,25 @@ func (w *Worker) handlePhoto(ctx context.Context, t *asynq.Task) error {
 	if m.ProcessedAt != nil {
 		return db.MarkOutboxDone(ctx, p.OutboxID, w.cfg.Now())
 	}
-	select {
-	case decodeSlots <- struct{}{}:
-		defer func() { <-decodeSlots }()
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	rc, _, err := w.cfg.Store.Get(ctx, m.ObjectKey)
-	if errors.Is(err, storage.ErrNotFound) {
+	var displayJPEG, thumbJPEG []byte
+	missing := false
+	// The dimensions are intake's reading of the photo's header, which the decoder reads too.
+	err = w.decoding(ctx, m.Width, m.Height, func() error {
+		rc, _, err := w.cfg.Store.Get(ctx, m.ObjectKey)
+		if errors.Is(err, storage.ErrNotFound) {
+			missing = true
+			return nil
+		}
+		if err != nil {
+			return err // the store is away: retry later
+		}
+		defer rc.Close()
+		displayJPEG, thumbJPEG, err = makeVersions(rc)
+		return err
+	})
+	if missing {
 		return db.PhotoProcessed(ctx, m.ID, p.OutboxID, nil, nil, "the original is missing from the object store", w.cfg.Now())
 	}
-	if err != nil {
-		return err // the store is away: retry later
-	}
-	displayJPEG, thumbJPEG, err := makeVersions(rc)
-	rc.Close()
 	var bad *undecodableError
 	if errors.As(err, &bad) {
 		return db.PhotoProcessed(ctx, m.ID, p.OutboxID, nil, nil, "the photo cannot be decoded: "+bad.err.Error(), w.cfg.Now())
@@ -98,10 +127,15 @@ func makeVersions(r io.Reader) (display, thumb []byte, err error) {
 	if err != nil {
 		return nil, nil, &undecodableError{err}
 	}
-	if display, err = encodeJPEG(imaging.Fit(img, displaySize, displaySize, imaging.Lanczos)); err != nil {
+	shown := imaging.Fit(img, displaySize, displaySize, imaging.Lanczos)
+	// The thumbnail is made from the display version: the same picture at 320 pixels, for a
+	// resize of 2 megapixels rather than of the whole photo again; and the whole photo, used
+	// no more, can be collected while the versions are encoded.
+	small := imaging.Fit(shown, thumbSize, thumbSize, imaging.Lanczos)
+	if display, err = encodeJPEG(shown); err != nil {
 		return nil, nil, fmt.Errorf("encode display version: %w", err)
 	}
-	if thumb, err = encodeJPEG(imaging.Fit(img, thumbSize, thumbSize, imaging.Lanczos)); err != nil {
+	if thumb, err = encodeJPEG(small); err != nil {
 		return nil, nil, fmt.Errorf("encode thumbnail: %w", err)
 	}
 	return display, thumb, nil

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/city-eyes/cityeyes/models"
 	"github.com/city-eyes/cityeyes/notifications"
@@ -51,6 +52,9 @@ type Config struct {
 	// MetricsRefresh is how often at most the metrics read from the database are read
 	// again (default 10 s); see RegisterMetrics.
 	MetricsRefresh time.Duration
+	// PhotoPixels bounds the pixels the photo tasks hold decoded at once, and so their
+	// memory (default DefaultPhotoPixels; photos.go).
+	PhotoPixels int
 }
 
 // Worker runs the relay and the task handlers.
@@ -58,7 +62,8 @@ type Worker struct {
 	cfg       Config
 	client    *asynq.Client
 	metrics   *metrics
-	inspector *asynq.Inspector // set by RegisterMetrics
+	inspector *asynq.Inspector    // set by RegisterMetrics
+	decodes   *semaphore.Weighted // pixels being decoded by photo tasks (photos.go)
 }
 
 // New builds a worker from its configuration.
@@ -85,11 +90,14 @@ func New(cfg Config) *Worker {
 	if cfg.MetricsRefresh <= 0 {
 		cfg.MetricsRefresh = 10 * time.Second
 	}
+	if cfg.PhotoPixels <= 0 {
+		cfg.PhotoPixels = DefaultPhotoPixels
+	}
 	m := newMetrics()
 	if cfg.Push != nil {
 		cfg.Push = countingSender{Sender: cfg.Push, pushes: m.pushes}
 	}
-	return &Worker{cfg: cfg, client: asynq.NewClient(cfg.Redis), metrics: m}
+	return &Worker{cfg: cfg, client: asynq.NewClient(cfg.Redis), metrics: m, decodes: semaphore.NewWeighted(int64(cfg.PhotoPixels))}
 }
 
 // RegisterMetrics adds the workers' metrics to reg (see ops.go).
