@@ -389,3 +389,42 @@ func seedExportCases(b *testing.B, db *models.DB, n int) {
 		b.Fatal(err)
 	}
 }
+
+// TestExportUnrouted: a case not yet routed has no department: an empty CSV field and a
+// null GeoJSON property, with its area's code and nothing else of it lost.
+func TestExportUnrouted(t *testing.T) {
+	h := newHarness(t)
+	_, r, p := h.submit(h.citizen("device-export-2"), "export-unrouted", goodReport()...)
+	if r.ID == "" {
+		t.Fatalf("submit: %+v", p)
+	}
+	boss := h.staff("boss@test.example", "boss-pass")
+	_, body := h.do("GET", "/v1/exports/cases.csv", boss, nil, "")
+	recs := readCSV(t, body)
+	if len(recs) != 2 {
+		t.Fatalf("%d records: %s", len(recs), body)
+	}
+	row := map[string]string{}
+	for i, c := range recs[0] {
+		row[c] = recs[1][i]
+	}
+	if row["id"] != r.ID || row["status"] != "submitted" || row["department"] != "" || row["area"] != "west" ||
+		row["category"] != "pothole" || row["dispatched_at"] != "" || row["description"] != "deep hole" || row["created_at"] == "" {
+		t.Errorf("%v", row)
+	}
+	_, body = h.do("GET", "/v1/exports/cases.geojson", boss, nil, "")
+	var fc struct {
+		Features []struct {
+			ID         string         `json:"id"`
+			Properties map[string]any `json:"properties"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal(body, &fc); err != nil || len(fc.Features) != 1 {
+		t.Fatalf("%v: %s", err, body)
+	}
+	props := fc.Features[0].Properties
+	if v, ok := props["department"]; !ok || v != nil || props["area"] != "west" || props["dispatched_at"] != nil ||
+		props["priority"] != float64(0) || fc.Features[0].ID != r.ID {
+		t.Errorf("%s", body)
+	}
+}
