@@ -49,8 +49,12 @@ type Config struct {
 	Now     func() time.Time
 
 	// Limiter counts writes against Limits, shared by every API process; nil for no limits.
-	Limiter rateLimiter
+	Limiter RateLimiter
 	Limits  Limits
+
+	// Background runs work a request leaves for after its answer (removing uploads a report
+	// took); nil runs it in a goroutine of its own.
+	Background func(func())
 
 	MaxPhotoBytes int64 // per photo; default 20 MiB
 	MaxPhotos     int   // per report; default 6
@@ -88,6 +92,9 @@ func New(cfg Config) *fiber.App {
 	}
 	if cfg.MaxPixels <= 0 {
 		cfg.MaxPixels = 50_000_000
+	}
+	if cfg.Background == nil {
+		cfg.Background = func(f func()) { go f() }
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()

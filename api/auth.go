@@ -71,10 +71,7 @@ func (s *Server) auth(roles ...models.Role) fiber.Handler {
 			return models.Problemf(models.ErrUnauthorized, "missing-token",
 				"send a bearer token: Authorization: Bearer <token> from POST /v1/auth/device or /v1/auth/login")
 		}
-		var cl claims
-		_, err := jwt.ParseWithClaims(raw, &cl, func(*jwt.Token) (any, error) { return s.cfg.JWTSecret, nil },
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer("cityeyes"),
-			jwt.WithExpirationRequired(), jwt.WithTimeFunc(s.now))
+		cl, err := s.bearerClaims(c, raw)
 		if err != nil {
 			detail := "the bearer token is not valid; sign in again"
 			if errors.Is(err, jwt.ErrTokenExpired) {
@@ -112,6 +109,29 @@ func (s *Server) auth(roles ...models.Role) fiber.Handler {
 		c.Locals("principal", p)
 		return c.Next()
 	}
+}
+
+// bearerClaims checks a bearer token and reads its claims, once per request: the write
+// rate limiter (limitWrites) and the route's auth both need them.
+func (s *Server) bearerClaims(c *fiber.Ctx, raw string) (*claims, error) {
+	type parsed struct {
+		raw string
+		cl  *claims
+		err error
+	}
+	if p, ok := c.Locals("bearer").(*parsed); ok && p.raw == raw {
+		return p.cl, p.err
+	}
+	var cl claims
+	_, err := jwt.ParseWithClaims(raw, &cl, func(*jwt.Token) (any, error) { return s.cfg.JWTSecret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer("cityeyes"),
+		jwt.WithExpirationRequired(), jwt.WithTimeFunc(s.now))
+	p := &parsed{raw: raw, err: err}
+	if err == nil {
+		p.cl = &cl
+	}
+	c.Locals("bearer", p)
+	return p.cl, p.err
 }
 
 func caller(c *fiber.Ctx) *principal {

@@ -6,20 +6,28 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/gofiber/fiber/v2"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/city-eyes/cityeyes/models"
 )
 
-// rateLimiter is what the API needs of a rate limiter: redis_rate's GCRA limiter over the
-// Redis the workers use, so every API process shares the same counts.
-type rateLimiter interface {
+// RateLimiter is what the API needs of a rate limiter: redis_rate's GCRA limiter over the
+// Redis the workers use, so every API process shares the same counts. RedisLimiter and
+// LocalLimiter do better: they hold a request to all its limits at once (allLimiter).
+type RateLimiter interface {
 	Allow(ctx context.Context, key string, limit redis_rate.Limit) (*redis_rate.Result, error)
+}
+
+// allLimiter counts a request against every check, or against none when one of them is
+// exhausted: then it says which (its index) and how long until it allows one more. denied
+// is -1 when the request may go on.
+type allLimiter interface {
+	allowAll(ctx context.Context, checks []rateCheck) (denied int, wait time.Duration, err error)
 }
 
 // Limits are the write rates allowed, per minute.
@@ -71,7 +79,7 @@ func (s *Server) limitWrites(c *fiber.Ctx) error {
 			checks = append(checks, rateCheck{"reports:" + user, l.ReportsPerUser})
 		}
 	}
-	if all, ok := s.cfg.Limiter.(*RedisLimiter); ok {
+	if all, ok := s.cfg.Limiter.(allLimiter); ok {
 		denied, wait, err := all.allowAll(c.UserContext(), checks)
 		if err != nil {
 			s.log.Warn("rate limiter unavailable; letting the request through", "err", err)
@@ -121,14 +129,12 @@ func NewRedisLimiter(rdb redis.UniversalClient) *RedisLimiter {
 	return &RedisLimiter{rdb: rdb, one: redis_rate.NewLimiter(rdb)}
 }
 
-// Allow checks one key, as redis_rate does (the rateLimiter interface).
+// Allow checks one key, as redis_rate does (the RateLimiter interface).
 func (l *RedisLimiter) Allow(ctx context.Context, key string, limit redis_rate.Limit) (*redis_rate.Result, error) {
 	return l.one.Allow(ctx, key, limit)
 }
 
-// allowAll counts a request against every check, or against none when one of them is
-// exhausted: then it says which (its index) and how long until it allows one more.
-// denied is -1 when the request may go on.
+// allowAll implements allLimiter with one script run.
 func (l *RedisLimiter) allowAll(ctx context.Context, checks []rateCheck) (denied int, wait time.Duration, err error) {
 	keys := make([]string, len(checks))
 	limits := make([]any, len(checks))
@@ -200,17 +206,107 @@ type rateCheck struct {
 	limit int
 }
 
-// tokenSubject is the user a bearer token names, if its signature is good; the token is
-// checked fully by the route's own auth.
+// tokenSubject is the user a valid bearer token names; the route's auth then uses the same
+// reading of the token (bearerClaims).
 func (s *Server) tokenSubject(c *fiber.Ctx) string {
 	raw, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
 	if !ok {
 		return ""
 	}
-	var cl claims
-	if _, err := jwt.ParseWithClaims(raw, &cl, func(*jwt.Token) (any, error) { return s.cfg.JWTSecret, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithTimeFunc(s.now)); err != nil {
+	cl, err := s.bearerClaims(c, raw)
+	if err != nil {
 		return ""
 	}
 	return cl.Subject
+}
+
+// LocalLimiter keeps the counts in the process's memory, with RedisLimiter's algorithm and
+// all-or-nothing counting. It is for the embedded default, whose Redis-compatible server
+// runs inside the process too and so is no more shared than this: there each script run
+// cost a new Lua interpreter and a round trip through the server's one lock, for the same
+// counts.
+type LocalLimiter struct {
+	now   func() time.Time
+	mu    sync.Mutex
+	tats  map[string]time.Time // by key: when its count is back to zero (GCRA's theoretical arrival time)
+	calls int
+}
+
+// NewLocalLimiter counts limits in memory by the given clock (nil for time.Now).
+func NewLocalLimiter(now func() time.Time) *LocalLimiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &LocalLimiter{now: now, tats: map[string]time.Time{}}
+}
+
+// Allow checks one key at limit.Rate per limit.Period with a burst of limit.Burst (the
+// RateLimiter interface).
+func (l *LocalLimiter) Allow(_ context.Context, key string, limit redis_rate.Limit) (*redis_rate.Result, error) {
+	if limit.Rate <= 0 || limit.Period <= 0 {
+		return nil, fmt.Errorf("rate limit %v: rate and period must be positive", limit)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	emission := limit.Period / time.Duration(limit.Rate)
+	now := l.now()
+	next, wait, ok := l.next(key, now, emission, emission*time.Duration(limit.Burst))
+	if !ok {
+		return &redis_rate.Result{Limit: limit, RetryAfter: wait, ResetAfter: l.tats[key].Sub(now)}, nil
+	}
+	l.tats[key] = next
+	return &redis_rate.Result{Limit: limit, Allowed: 1, Remaining: int((emission*time.Duration(limit.Burst) - next.Sub(now)) / emission),
+		RetryAfter: -1, ResetAfter: next.Sub(now)}, nil
+}
+
+// allowAll implements allLimiter: a minute's worth of burst per key, as in Redis.
+func (l *LocalLimiter) allowAll(_ context.Context, checks []rateCheck) (int, time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.prune(now)
+	next := make([]time.Time, len(checks))
+	for i, ch := range checks {
+		if ch.limit <= 0 {
+			return -1, 0, fmt.Errorf("rate limit %q: %d a minute", ch.key, ch.limit)
+		}
+		emission := time.Minute / time.Duration(ch.limit)
+		t, wait, ok := l.next("rl:"+ch.key, now, emission, time.Minute)
+		if !ok {
+			return i, wait, nil
+		}
+		next[i] = t
+	}
+	for i, ch := range checks {
+		l.tats["rl:"+ch.key] = next[i]
+	}
+	return -1, 0, nil
+}
+
+// next is GCRA for one more event on key: the key's new arrival time, or, when the burst is
+// used up, how long until it allows one more.
+func (l *LocalLimiter) next(key string, now time.Time, emission, burst time.Duration) (time.Time, time.Duration, bool) {
+	tat := l.tats[key]
+	if tat.Before(now) {
+		tat = now
+	}
+	next := tat.Add(emission)
+	if diff := now.Sub(next.Add(-burst)); diff < 0 {
+		return time.Time{}, -diff, false
+	}
+	return next, 0, true
+}
+
+// prune forgets, now and then, the keys whose counts are back to zero, so the map holds only
+// the callers of the last minute or so.
+func (l *LocalLimiter) prune(now time.Time) {
+	l.calls++
+	if l.calls%1024 != 0 {
+		return
+	}
+	for k, tat := range l.tats {
+		if !tat.After(now) {
+			delete(l.tats, k)
+		}
+	}
 }

@@ -253,13 +253,20 @@ func (s *Server) missingUpload(u *models.Upload, err error, now time.Time) error
 		"the photo %s has not been uploaded yet; PUT it to its upload_url first, then send the report", u.ID)
 }
 
-// removeUploaded removes the uploaded objects a case has taken copies of. It is best effort:
-// what stays is an object under the uploads prefix without a row, which the sweeper removes.
+// removeUploaded removes the uploaded objects a case has taken copies of, after the answer:
+// the report is complete without it, and on MinIO it is a round trip per photo. It is best
+// effort: what stays (a failure, a process stopped first) is an object under the uploads
+// prefix without a row, which the sweeper removes.
 func (s *Server) removeUploaded(ctx context.Context, keys []string) {
-	bg := context.WithoutCancel(ctx)
-	for _, k := range keys {
-		if err := s.store.Delete(bg, k); err != nil {
-			s.log.Warn("could not remove an attached upload", "key", k, "err", err)
-		}
+	if len(keys) == 0 {
+		return
 	}
+	bg := context.WithoutCancel(ctx)
+	s.cfg.Background(func() {
+		for _, k := range keys {
+			if err := s.store.Delete(bg, k); err != nil {
+				s.log.Warn("could not remove an attached upload", "key", k, "err", err)
+			}
+		}
+	})
 }

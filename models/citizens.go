@@ -137,13 +137,15 @@ func (db *DB) UnreadCount(ctx context.Context, userID string) (int64, error) {
 
 // LikelyDuplicates returns the open reports of a category that are probably the problem a
 // citizen is about to report: within the category's duplicate radius of the point and filed
-// within its duplicate window, nearest first.
+// within its duplicate window, nearest first. Only their id, number, status and point are
+// read.
 func (db *DB) LikelyDuplicates(ctx context.Context, cat *Category, lat, lon float64, now time.Time) ([]Case, error) {
 	if cat.DuplicateRadiusM <= 0 || cat.DuplicateWindowHours <= 0 {
 		return nil, nil
 	}
 	since := now.Add(-time.Duration(cat.DuplicateWindowHours) * time.Hour).UTC()
 	return db.nearby(ctx, lat, lon, float64(cat.DuplicateRadiusM), 100, func(q *gorm.DB) *gorm.DB {
-		return q.Where("category_id = ? AND created_at > ?", cat.ID, since)
+		// What a duplicate is shown with, not the whole case: this runs on every report.
+		return q.Select("id, number, status, lat, lon").Where("category_id = ? AND created_at > ?", cat.ID, since)
 	})
 }

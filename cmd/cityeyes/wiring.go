@@ -251,8 +251,14 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, withAPI, withWork
 		}
 		dashboard, closeDashboard := queueDashboard(cfg, redisOpt, withWorker)
 		defer closeDashboard()
+		var limiter api.RateLimiter = api.NewRedisLimiter(rc)
+		if cfg.RedisURL == "" {
+			// The embedded Redis-compatible server lives in this process, so counts kept in
+			// its memory are shared with no one else either; they cost no script run.
+			limiter = api.NewLocalLimiter(nil)
+		}
 		app := api.New(api.Config{DB: db, Store: store, Files: files, Areas: areas, JWTSecret: cfg.JWTSecret,
-			Logger: log, Checks: checks, SoftChecks: soft, Metrics: reg, Limiter: api.NewRedisLimiter(rc),
+			Logger: log, Checks: checks, SoftChecks: soft, Metrics: reg, Limiter: limiter,
 			QueueDashboard: dashboard, AccessLog: true, Limits: cfg.Limits})
 		running++
 		drained := make(chan struct{})
