@@ -408,10 +408,13 @@ func (s *Server) copyPhoto(ctx context.Context, rest io.Reader, from storage.Obj
 	case errors.Is(err, storage.ErrChanged) || errors.Is(err, storage.ErrNotFound):
 		return nil, "", nil, models.Problemf(models.ErrConflict, "upload-changed",
 			"the photo %s was uploaded again or removed while this report was read; send the report again", m.ID)
-	case errors.Is(err, storage.ErrUnavailable):
-		return nil, "", nil, err
 	case err != nil:
-		return nil, "", nil, fmt.Errorf("copy photo: %w", err)
+		// The copy may be in place all the same (a failure after it was made): the caller
+		// removes it with the media.
+		if errors.Is(err, storage.ErrUnavailable) {
+			return m, "", nil, err
+		}
+		return m, "", nil, fmt.Errorf("copy photo: %w", err)
 	}
 	m.Size, m.SHA256 = obj.Size, hex.EncodeToString(h.Sum(nil))
 	if obj.Size != n {

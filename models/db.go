@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,9 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 )
+
+// sqliteBusyTimeout is how long a write on SQLite waits for the one writer before failing.
+const sqliteBusyTimeout = 10 * time.Second
 
 // Dialect names the database behind a DB.
 type Dialect string
@@ -64,7 +68,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		// WAL lets readers run beside the one writer; an immediate transaction takes the
 		// write lock at BEGIN, so two writers queue on busy_timeout instead of failing when
 		// one upgrades a read lock; foreign keys are off in SQLite unless asked for.
-		dsn := "file:" + url + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		dsn := "file:" + url + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(" + strconv.Itoa(int(sqliteBusyTimeout.Milliseconds())) + ")" +
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 		g, err = gorm.Open(sqlite.Open(dsn), cfg)
 	}
@@ -134,12 +138,19 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *DB) error) error {
 	const attempts = 4
 	var err error
 	if db.writer != nil {
+		// At most as long as SQLite itself would wait (busy_timeout): a transaction begun
+		// from inside another on the outer DB then fails as it did, rather than waiting for
+		// a writer that waits for it.
+		wait := time.NewTimer(sqliteBusyTimeout)
 		select {
 		case db.writer <- struct{}{}:
 			defer func() { <-db.writer }()
+		case <-wait.C:
 		case <-ctx.Done():
+			wait.Stop()
 			return translate(ctx.Err())
 		}
+		wait.Stop()
 	}
 	for i := range attempts {
 		err = db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
