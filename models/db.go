@@ -210,7 +210,9 @@ func unavailable(err error) bool {
 	}
 	var netErr net.Error
 	var connectErr *pgconn.ConnectError
-	return errors.As(err, &netErr) || errors.As(err, &connectErr) ||
+	// ErrConnClosed: a pooled connection the server's going away closed under a request
+	// (seen as a 500 in TestPostgresRestarted).
+	return errors.As(err, &netErr) || errors.As(err, &connectErr) || errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded) ||
 		strings.Contains(err.Error(), "SQLITE_BUSY")
