@@ -229,7 +229,11 @@ func (s *Server) readReport(c *fiber.Ctx, caseID, owner string, store bool) (*in
 			if len(in.photoHashes) >= s.cfg.MaxPhotos {
 				return in, models.Problemf(models.ErrInvalid, "too-many-photos", "a report takes at most %d photos", s.cfg.MaxPhotos)
 			}
-			m, hash, gps, err := s.receivePhoto(c.UserContext(), part, caseID, owner, models.MediaBefore, store)
+			// The EXIF position is only wanted when the report has none of its own so far
+			// (fields usually come before the photos) and no earlier photo had one.
+			noGPS := in.gps != nil || strings.TrimSpace(in.fields["lat"]) != "" && strings.TrimSpace(in.fields["lon"]) != ""
+			m, hash, gps, err := s.checkPhoto(c.UserContext(), part, photoDest{caseID: caseID, owner: owner,
+				kind: models.MediaBefore, store: store, noGPS: noGPS})
 			if m != nil {
 				in.photos = append(in.photos, *m)
 			}
@@ -288,10 +292,10 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 }
 
 // receivePhoto checks a photo part by its bytes and streams it to the object store, hashing
-// it on the way. The returned media is set whenever an object was stored, even on error, so
-// the caller can remove it.
+// it on the way, for a caller that has no use for its EXIF position. The returned media is
+// set whenever an object was stored, even on error, so the caller can remove it.
 func (s *Server) receivePhoto(ctx context.Context, part io.Reader, caseID, owner, kind string, store bool) (*models.Media, string, *[2]float64, error) {
-	return s.checkPhoto(ctx, part, photoDest{caseID: caseID, owner: owner, kind: kind, store: store})
+	return s.checkPhoto(ctx, part, photoDest{caseID: caseID, owner: owner, kind: kind, store: store, noGPS: true})
 }
 
 // photoDest says where checkPhoto puts a photo and what it expects of it.
@@ -307,6 +311,9 @@ type photoDest struct {
 	// from is the stored object the photo is read from (a direct upload): the store copies
 	// that very version under the case, rather than the bytes being written again.
 	from *storage.Object
+	// noGPS skips reading the EXIF position, for a report that has its own (and returns
+	// none).
+	noGPS bool
 }
 
 // checkPhoto checks a photo by its bytes (type, dimensions, pixel count, size) and streams
@@ -350,7 +357,10 @@ func (s *Server) checkPhoto(ctx context.Context, r io.Reader, dst photoDest) (*m
 		return nil, "", nil, models.Problemf(models.ErrInvalid, "photo-too-many-pixels",
 			"a photo is %d×%d pixels; the limit is %d megapixels", cfg.Width, cfg.Height, s.cfg.MaxPixels/1_000_000)
 	}
-	gps := exifGPS(head)
+	var gps *[2]float64
+	if !dst.noGPS {
+		gps = exifGPS(head)
+	}
 	h := sha256.New()
 	lr := &limitedReader{r: io.TeeReader(br, h), n: s.cfg.MaxPhotoBytes}
 	tooLarge := models.Problemf(models.ErrTooLarge, "photo-too-large", "a photo is over %d MiB; send a smaller one", s.cfg.MaxPhotoBytes>>20)

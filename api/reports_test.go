@@ -239,6 +239,18 @@ func TestPositionFromThePhoto(t *testing.T) {
 	if r.LocationSource != "device" || r.Lat != 43.5 {
 		t.Fatalf("with a position sent: %+v", r)
 	}
+	// Sent after the photo, the phone's position wins too (the photo's was read, in case).
+	_, r, _ = h.submit(token, "gps-4", field("category", "pothole"), field("description", "hole"),
+		photo(testenv.PhotoJPEG), field("lat", "43.5"), field("lon", "11.5"))
+	if r.LocationSource != "device" || r.Lat != 43.5 {
+		t.Fatalf("with a position sent after the photo: %+v", r)
+	}
+	// A blank coordinate before the photo is no position: the photo's is read and used.
+	resp, r, _ = h.submit(token, "gps-5", field("category", "pothole"), field("description", "hole"),
+		field("lat", " "), photo(testenv.PhotoJPEG))
+	if resp.StatusCode != 201 || r.LocationSource != "photo_exif" {
+		t.Fatalf("a blank lat before the photo: %d %+v", resp.StatusCode, r)
+	}
 	// A photo without GPS tags gives no position.
 	resp, _, p := h.submit(token, "gps-3", field("category", "pothole"), field("description", "hole"), photo(testenv.PhotoPortrait6))
 	if resp.StatusCode != 422 || p.Type != "urn:cityeyes:problem:invalid-location" {

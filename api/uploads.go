@@ -160,6 +160,9 @@ func (s *Server) receiveUploads(ctx context.Context, in *intake, ids []string, c
 		seen[id] = true
 	}
 	in.mediaIDs = ids
+	// A JSON report's fields are all read: the photos' EXIF position is wanted only when it
+	// has no position of its own.
+	hasPosition := strings.TrimSpace(in.fields["lat"]) != "" && strings.TrimSpace(in.fields["lon"]) != ""
 	if !store {
 		return nil
 	}
@@ -185,7 +188,7 @@ func (s *Server) receiveUploads(ctx context.Context, in *intake, ids []string, c
 			return err
 		}
 		m, _, gps, err := s.checkPhoto(ctx, rc, photoDest{caseID: caseID, owner: owner, kind: models.MediaBefore,
-			id: u.ID, want: u.ContentType, store: true, from: &obj})
+			id: u.ID, want: u.ContentType, store: true, from: &obj, noGPS: in.gps != nil || hasPosition})
 		rc.Close()
 		if m != nil {
 			in.photos = append(in.photos, *m)
