@@ -123,7 +123,13 @@ func (e *undecodableError) Error() string { return "decode photo: " + e.err.Erro
 // which carry no EXIF. A photo that cannot be decoded gives an *undecodableError. The
 // caller bounds the pixels (intake refuses photos over its limit before they are stored).
 func makeVersions(r io.Reader) (display, thumb []byte, err error) {
-	img, err := imaging.Decode(r, imaging.AutoOrientation(true))
+	src := &readErrors{r: r}
+	img, err := imaging.Decode(src, imaging.AutoOrientation(true))
+	if src.err != nil {
+		// The bytes did not arrive (the store went away mid-read): the decoder's verdict,
+		// often "unknown format", says nothing of the photo. Try again later.
+		return nil, nil, fmt.Errorf("read photo: %w", src.err)
+	}
 	if err != nil {
 		return nil, nil, &undecodableError{err}
 	}
@@ -139,6 +145,20 @@ func makeVersions(r io.Reader) (display, thumb []byte, err error) {
 		return nil, nil, fmt.Errorf("encode thumbnail: %w", err)
 	}
 	return display, thumb, nil
+}
+
+// readErrors remembers the first error of its reader other than the end of the data.
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrors) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 func encodeJPEG(img image.Image) ([]byte, error) {

@@ -1,7 +1,9 @@
 package workflows
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -9,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/city-eyes/cityeyes/internal/testenv"
 )
 
 // TestDecodeWeight: a photo counts its pixels, a photo larger than the budget (or of unknown
@@ -72,5 +76,42 @@ func TestDecodingStaysWithinBudget(t *testing.T) {
 	cancel()
 	if err := w.decoding(ctx, 10, 10, func() error { t.Error("ran after cancel"); return nil }); err == nil {
 		t.Error("decoding with a cancelled context did not fail")
+	}
+}
+
+// failingReader gives its bytes, then an error: a store that went away mid-read.
+type failingReader struct {
+	b   []byte
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.b) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.b)
+	f.b = f.b[n:]
+	return n, nil
+}
+
+// TestVersionsOfAPhotoCutShort: a photo whose bytes stop coming because the store went away
+// is an error to retry, not a photo recorded as undecodable for good; one whose bytes are
+// all there but not an image is undecodable.
+func TestVersionsOfAPhotoCutShort(t *testing.T) {
+	gone := errors.New("storage: store unavailable")
+	for _, n := range []int{0, 10, 2000} {
+		_, _, err := makeVersions(&failingReader{b: testenv.PhotoJPEG[:n], err: gone})
+		var bad *undecodableError
+		if !errors.Is(err, gone) || errors.As(err, &bad) {
+			t.Errorf("cut after %d bytes: %v; want the read error, not undecodable", n, err)
+		}
+	}
+	_, _, err := makeVersions(bytes.NewReader([]byte("not a photo at all")))
+	var bad *undecodableError
+	if !errors.As(err, &bad) {
+		t.Errorf("bytes that are no image: %v; want undecodable", err)
+	}
+	if _, _, err := makeVersions(bytes.NewReader(testenv.PhotoJPEG)); err != nil {
+		t.Errorf("the test photo: %v", err)
 	}
 }
