@@ -164,24 +164,41 @@ func (db *DB) stats(ctx context.Context, j *Jurisdiction, loc *time.Location, q 
 	if err != nil {
 		return nil, err
 	}
-	d1, d2 := from, dayStart(to, loc)
-	if !dayStart(from, loc).Equal(from) {
-		d1 = nextDayStart(from, loc)
+	// Whole local days come from the rollup. A part day at either end comes from the cases:
+	// the part inside the period, or the whole day from the rollup less the part outside it,
+	// whichever is the shorter part of the day. A period that ends now then reads the rest
+	// of today (next to nothing) rather than all of today so far.
+	lo, hi := from, dayStart(to, loc)
+	var parts []span
+	if d0 := dayStart(from, loc); !d0.Equal(from) {
+		d1 := nextDayStart(from, loc)
+		if from.Sub(d0) < d1.Sub(from) {
+			lo, parts = d0, append(parts, span{d0, from, -1})
+		} else {
+			lo, parts = d1, append(parts, span{from, d1, 1})
+		}
 	}
-	if d1.Before(d2) {
-		first, last := localDay(d1, loc), localDay(d2, loc)
-		if err := db.rollupRows(ctx, j.ID, dim, first, last, a); err != nil {
+	if hi.Before(to) {
+		if d3 := nextDayStart(to, loc); d3.Sub(to) < to.Sub(hi) {
+			parts, hi = append(parts, span{to, d3, -1}), d3
+		} else {
+			parts = append(parts, span{hi, to, 1})
+		}
+	}
+	if !lo.Before(hi) {
+		// Within one day: the period itself, from the cases.
+		lo, hi, parts = from, from, []span{{from, to, 1}}
+	}
+	if lo.Before(hi) {
+		if err := db.rollupRows(ctx, j.ID, dim, localDay(lo, loc), localDay(hi, loc), a); err != nil {
 			return nil, err
 		}
-		pendingItems(pending, dim, loc, d1, d2, a.addItem)
-		if err := db.exactItems(ctx, j.ID, dim, loc, from, d1, a.addItem); err != nil {
+		pendingItems(pending, dim, loc, lo, hi, a.addItem)
+	}
+	for _, p := range parts {
+		if err := db.exactItems(ctx, j.ID, dim, loc, p.from, p.to, p.sign, a.addItem); err != nil {
 			return nil, err
 		}
-		if err := db.exactItems(ctx, j.ID, dim, loc, d2, to, a.addItem); err != nil {
-			return nil, err
-		}
-	} else if err := db.exactItems(ctx, j.ID, dim, loc, from, to, a.addItem); err != nil {
-		return nil, err
 	}
 	if err := db.overdue(ctx, j.ID, q.GroupBy, loc, from, to, now, a); err != nil {
 		return nil, err
@@ -394,8 +411,14 @@ func pendingItems(chs []statsChange, dim statsDim, loc *time.Location, from, to 
 	}
 }
 
-// exactItems reads the cases with any fact in [from, to) and passes on those items.
-func (db *DB) exactItems(ctx context.Context, jurisdictionID string, dim statsDim, loc *time.Location, from, to time.Time, fn func(day int32, key string, m measure, v, sign int64)) error {
+// span is a part of a day counted from the cases, added (sign 1) or taken off (-1).
+type span struct {
+	from, to time.Time
+	sign     int64
+}
+
+// exactItems reads the cases with any fact in [from, to) and passes on those items, times sign.
+func (db *DB) exactItems(ctx context.Context, jurisdictionID string, dim statsDim, loc *time.Location, from, to time.Time, sign int64, fn func(day int32, key string, m measure, v, sign int64)) error {
 	if !from.Before(to) {
 		return nil
 	}
@@ -410,24 +433,29 @@ func (db *DB) exactItems(ctx context.Context, jurisdictionID string, dim statsDi
 	return db.scanFacts(ctx, "c.jurisdiction_id = ? AND ("+strings.Join(conds, " OR ")+")", args, func(f *caseFacts) {
 		f.items(func(at time.Time, m measure, v int64) {
 			if !at.Before(from) && at.Before(to) {
-				fn(localDay(at, loc), f.key(dim), m, v, 1)
+				fn(localDay(at, loc), f.key(dim), m, v, sign)
 			}
 		})
 	})
 }
 
 // backlogAt counts the cases open at t per group: received before it less closed before it
-// (closed is final), from the rollup's days before t's, the changes not yet folded, and
-// the cases of t's day before t.
+// (closed is final). Before a day's start that is the rollup's days before it and the changes
+// not yet folded; t's own day is then counted like a part day of a period (see stats):
+// the part before t added, or the part after it taken off the whole day.
 func (db *DB) backlogAt(ctx context.Context, jurisdictionID string, dim statsDim, loc *time.Location, pending []statsChange, t time.Time) (map[string]int64, error) {
-	start := dayStart(t, loc)
+	start, next := dayStart(t, loc), nextDayStart(t, loc)
+	upTo, part := start, span{start, t, 1}
+	if next.Sub(t) < t.Sub(start) {
+		upTo, part = next, span{t, next, -1}
+	}
 	out := map[string]int64{}
 	var rows []struct {
 		Key string
 		N   int64
 	}
 	if err := db.q(ctx).Raw("SELECT key, SUM(received) - SUM(closed) AS n FROM stats_days"+
-		" WHERE jurisdiction_id = ? AND dim = ? AND day < ? GROUP BY key", jurisdictionID, dim, localDay(start, loc)).
+		" WHERE jurisdiction_id = ? AND dim = ? AND day < ? GROUP BY key", jurisdictionID, dim, localDay(upTo, loc)).
 		Scan(&rows).Error; err != nil {
 		return nil, translate(err)
 	}
@@ -442,8 +470,8 @@ func (db *DB) backlogAt(ctx context.Context, jurisdictionID string, dim statsDim
 			out[key] -= v * sign
 		}
 	}
-	pendingItems(pending, dim, loc, time.Time{}, start, net)
-	if err := db.exactItems(ctx, jurisdictionID, dim, loc, start, t, net); err != nil {
+	pendingItems(pending, dim, loc, time.Time{}, upTo, net)
+	if err := db.exactItems(ctx, jurisdictionID, dim, loc, part.from, part.to, part.sign, net); err != nil {
 		return nil, err
 	}
 	return out, nil
