@@ -230,18 +230,11 @@ func (h *hist) add(b, n int64) {
 		return
 	}
 	if int(b) >= len(*h) {
-		// Once, to the most buckets there are: a group's histogram takes many adds.
-		*h = append(*h, make([]int64, histBuckets-len(*h))...)
+		// Only as far as this bucket (append doubles the capacity): a rebuild holds two
+		// histograms for each of tens of thousands of days and groups, most of them short.
+		*h = append(*h, make([]int64, int(b)+1-len(*h))...)
 	}
 	(*h)[b] += n
-}
-
-func (h *hist) merge(o hist) {
-	for b, n := range o {
-		if n != 0 {
-			h.add(int64(b), n)
-		}
-	}
 }
 
 // encode writes the non-empty buckets as pairs of varints: the gap since the previous one,

@@ -92,6 +92,10 @@ func TestStatsRollupAgrees(t *testing.T) {
 		periods = append(periods, period{from, from.Add(time.Duration(rng.Int64N(int64(20*24*time.Hour))) + time.Hour)})
 	}
 	periods = append(periods, period{time.Date(2026, 6, 3, 9, 0, 0, 0, time.UTC), time.Date(2026, 6, 3, 17, 0, 0, 0, time.UTC)}) // within a day
+	// Ends read both ways: late in a day and early in one (the part inside the period, from
+	// the cases), and early and late (the whole day from the rollup less the part outside).
+	periods = append(periods, period{time.Date(2026, 6, 3, 20, 0, 0, 0, time.UTC), time.Date(2026, 6, 10, 5, 0, 0, 0, time.UTC)},
+		period{time.Date(2026, 6, 4, 2, 0, 0, 0, time.UTC), time.Date(2026, 6, 12, 21, 0, 0, 0, time.UTC)})
 	all := func() map[string]*models.Stats {
 		out := map[string]*models.Stats{}
 		for i, p := range periods {

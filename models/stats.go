@@ -283,23 +283,6 @@ func (a *statsAcc) slot(day int32, key string) (*KPIs, *[2]hist) {
 	return a.at(key)
 }
 
-func (a *statsAcc) addCell(day int32, key string, c *statsCell) {
-	k, h := a.slot(day, key)
-	for _, to := range []struct {
-		k *KPIs
-		h *[2]hist
-	}{{k, h}, {&a.total, &a.totalHours}} {
-		if to.k == nil {
-			continue
-		}
-		for i, p := range to.k.counts() {
-			*p += c.counts[i]
-		}
-		to.h[0].merge(c.hours[0])
-		to.h[1].merge(c.hours[1])
-	}
-}
-
 // rollupRows adds a city's rows of stats_days of days [first, last) into the groups.
 // A year of a city is some thousands of rows: read without reflection, each histogram
 // decoded straight into its group's and the total's.
@@ -357,10 +340,22 @@ func (a *statsAcc) addCounts(k *KPIs, c *statsCell) {
 	}
 }
 
+// addItem adds one item into its group and the total, with no cell in between (a cell's
+// histograms would be allocated for each item).
 func (a *statsAcc) addItem(day int32, key string, m measure, v, sign int64) {
-	var c statsCell
-	c.add(m, v, sign)
-	a.addCell(day, key, &c)
+	k, h := a.slot(day, key)
+	if k != nil {
+		addMeasure(k, h, m, v, sign)
+	}
+	addMeasure(&a.total, &a.totalHours, m, v, sign)
+}
+
+func addMeasure(k *KPIs, h *[2]hist, m measure, v, sign int64) {
+	if int(m) < nCounts {
+		*k.counts()[m] += v * sign
+		return
+	}
+	h[int(m)-nCounts].add(v, sign)
 }
 
 // counts lists the KPIs' counts in measure order.
