@@ -114,6 +114,7 @@ func New(cfg Config) *fiber.App {
 		IdleTimeout:                  2 * time.Minute,
 		DisableStartupMessage:        true,
 	})
+	s.metrics.countConnections(app)
 	s.routes(app)
 	return app
 }

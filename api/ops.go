@@ -24,6 +24,7 @@ import (
 type httpMetrics struct {
 	registry *prometheus.Registry
 	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
 }
 
 func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
@@ -31,8 +32,11 @@ func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
 		Name:    "cityeyes_http_request_duration_seconds",
 		Help:    "HTTP request latency by route and status.",
 		Buckets: prometheus.DefBuckets,
-	}, []string{"method", "route", "status"})}
-	reg.MustRegister(m.duration)
+	}, []string{"method", "route", "status"}), inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "cityeyes_http_requests_in_flight",
+		Help: "HTTP requests being served now.",
+	})}
+	reg.MustRegister(m.duration, m.inFlight)
 	// A registry passed in may already carry the process collectors.
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -68,6 +72,8 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	c.Set(headerRequestID, id)
 	ctx := models.WithRequestID(c.UserContext(), id)
 	c.SetUserContext(ctx)
+	s.metrics.inFlight.Inc()
+	defer s.metrics.inFlight.Dec()
 	// An error is answered here, not by Fiber's error handler after this returns, so that the
 	// metrics and the log see the status the client gets (a problem's 422, not the 200 the
 	// response held when the handler returned).
@@ -87,6 +93,16 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	s.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", method), slog.String("route", route),
 		slog.String("path", c.Path()), slog.Int("status", status), slog.Float64("ms", float64(took.Microseconds())/1000))
 	return err
+}
+
+// countConnections adds the number of client connections open to app, idle keep-alive ones
+// included. Each is served by a goroutine of its own, so together with the requests in
+// flight it says how many of the process's goroutines are its clients'.
+func (m *httpMetrics) countConnections(app *fiber.App) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cityeyes_http_open_connections",
+		Help: "Client connections open to the API, idle keep-alive ones included.",
+	}, func() float64 { return float64(app.Server().GetOpenConnectionsCount()) }))
 }
 
 func (s *Server) metricsHandler() fiber.Handler {

@@ -24,8 +24,10 @@ func TestMetricsStayReadable(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("metrics: %d\n%.3000s", resp.StatusCode, body)
 	}
+	// The scrape sees itself in flight, and nothing else.
 	for _, want := range []string{"\ngo_goroutines ", "\nprocess_resident_memory_bytes ",
-		`cityeyes_http_request_duration_seconds_count{method="GET",route="/v1/reports/nearby",status="200"} 30`} {
+		`cityeyes_http_request_duration_seconds_count{method="GET",route="/v1/reports/nearby",status="200"} 30`,
+		"\ncityeyes_http_requests_in_flight 1\n", "\ncityeyes_http_open_connections "} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}

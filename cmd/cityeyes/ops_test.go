@@ -269,6 +269,13 @@ func TestMetricsAndRequestIDs(t *testing.T) {
 	if v, ok := sample(a, "cityeyes_http_request_duration_seconds", map[string]string{"method": "POST", "route": "/v1/cases/:id/actions", "status": "200"}); !ok || v != 3 {
 		t.Errorf("api: POST /v1/cases/:id/actions 200 observed %v times (present %v), want 3", v, ok)
 	}
+	// The scrape is the one request in flight, on at least its own connection.
+	if v, ok := sample(a, "cityeyes_http_requests_in_flight", nil); !ok || v != 1 {
+		t.Errorf("api: %v requests in flight (present %v), want 1: the scrape itself", v, ok)
+	}
+	if v, ok := sample(a, "cityeyes_http_open_connections", nil); !ok || v < 1 {
+		t.Errorf("api: %v open connections (present %v), want at least the scrape's own", v, ok)
+	}
 
 	// The request id, in the API's line for the request and in the worker's for the tasks
 	// the request caused: routing, and the notification of the dispatch that routing wrote.
