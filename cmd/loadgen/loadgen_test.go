@@ -4,13 +4,17 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/city-eyes/cityeyes/internal/testenv"
 	"github.com/city-eyes/cityeyes/storage"
@@ -92,5 +96,88 @@ func TestSynthPhotoIsBig(t *testing.T) {
 	}
 	if _, err := synthPhoto("big"); err == nil {
 		t.Fatal("a size that is not WxH was taken")
+	}
+}
+
+// TestCityPointsSpreadOverTheCity: the mix's reports fall inside New York, latitude and
+// longitude the right way round, and spread over it: no spot of about 500 m holds more
+// than 1% of them (the old mix put every one within 300 m of one point).
+func TestCityPointsSpreadOverTheCity(t *testing.T) {
+	p, err := loadCityPoints(filepath.Join("..", "cityeyes", "demo", "neighborhoods.geojson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 5000
+	cells := map[[2]int]int{}
+	for range n {
+		lat, lon := p.draw(rng)
+		if lat < 40.49 || lat > 40.92 || lon < -74.26 || lon > -73.70 {
+			t.Fatalf("%.5f,%.5f is not in New York", lat, lon)
+		}
+		cells[[2]int{int(lat / 0.005), int(lon / 0.005)}]++
+	}
+	most := 0
+	for _, c := range cells {
+		most = max(most, c)
+	}
+	if most > n/100 || len(cells) < n/10 {
+		t.Fatalf("%d points in %d cells, the fullest holding %d", n, len(cells), most)
+	}
+}
+
+// TestSoakVerdict: the soak fails when the level of memory or goroutines rises between
+// the first and the last window after the warm-up, not when single reads swing.
+func TestSoakVerdict(t *testing.T) {
+	flat := func(i int) sample { return sample{rss: 100 << 20, goroutines: 80} }
+	for _, tc := range []struct {
+		name string
+		at   func(i int) sample // the i-th read, every 10 s for 30 minutes
+		fail string             // "" to pass
+	}{
+		{"flat", flat, ""},
+		{"flat with spikes in the last minutes", func(i int) sample {
+			g := flat(i)
+			if i > 170 && i%4 == 0 { // one read in four at the end is a busy instant
+				g.goroutines, g.rss = 130, 140<<20
+			}
+			return g
+		}, ""},
+		{"goroutines leak", func(i int) sample { g := flat(i); g.goroutines += float64(i / 6); return g }, "goroutines grew"},
+		{"memory leaks", func(i int) sample { g := flat(i); g.rss += float64(i) * (200 << 10); return g }, "resident memory grew"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &sampler{}
+			for i := range 180 {
+				s.at = append(s.at, time.Duration(i+1)*10*time.Second)
+				s.got = append(s.got, tc.at(i))
+			}
+			var out strings.Builder
+			err := s.verdict(&out, 3*time.Minute, 5*time.Minute, 0.10)
+			switch {
+			case tc.fail == "" && err != nil:
+				t.Fatalf("failed: %v\n%s", err, out.String())
+			case tc.fail != "" && (err == nil || !strings.Contains(err.Error(), tc.fail)):
+				t.Fatalf("got %v, want %q\n%s", err, tc.fail, out.String())
+			}
+		})
+	}
+	s := &sampler{at: []time.Duration{4 * time.Minute}, got: []sample{{rss: 1, goroutines: 1}}}
+	if err := s.verdict(io.Discard, 3*time.Minute, 5*time.Minute, 0.10); err == nil || !strings.Contains(err.Error(), "too few samples") {
+		t.Fatalf("one sample judged: %v", err)
+	}
+}
+
+// TestParseSample reads the soak's figures from a /metrics page, -1 for what it lacks.
+func TestParseSample(t *testing.T) {
+	page := "# HELP go_goroutines x\n# TYPE go_goroutines gauge\ngo_goroutines 143\n" +
+		"process_resident_memory_bytes 9.6710656e+07\ncityeyes_http_requests_in_flight 3\n" +
+		`cityeyes_http_request_duration_seconds_count{method="GET"} 7` + "\n"
+	got, err := parseSample(page)
+	if err != nil || got != (sample{rss: 96_710_656, goroutines: 143, inFlight: 3, conns: -1}) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if _, err := parseSample("cityeyes_http_requests_in_flight 3\n"); err == nil {
+		t.Fatal("a page without goroutines and memory was taken")
 	}
 }
