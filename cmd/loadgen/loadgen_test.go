@@ -181,3 +181,28 @@ func TestParseSample(t *testing.T) {
 		t.Fatal("a page without goroutines and memory was taken")
 	}
 }
+
+// TestPacedRequests: at a rate, a worker sends one request per tick of the run's clock,
+// each request of a step on a tick of its own, none once the clock has stopped; the wait
+// for a tick is not counted in the request's latency.
+func TestPacedRequests(t *testing.T) {
+	m := &mix{lat: map[string][]time.Duration{}, errs: map[string]int{}, sample: map[string]string{}}
+	ticks := make(chan struct{})
+	w := &worker{ticks: ticks}
+	go func() {
+		time.Sleep(300 * time.Millisecond) // the first tick comes late
+		ticks <- struct{}{}
+		ticks <- struct{}{}
+		close(ticks)
+	}()
+	sent := 0
+	for range 3 {
+		m.timed(w, "poll", func() (int, []byte, error) { sent++; return 200, nil, nil })
+	}
+	if sent != 2 || len(m.lat["poll"]) != 2 || len(m.errs) != 0 {
+		t.Fatalf("%d sent, %d timed, errors %v; want 2 sent and timed", sent, len(m.lat["poll"]), m.errs)
+	}
+	if m.lat["poll"][0] >= 300*time.Millisecond {
+		t.Fatalf("the wait for the tick was timed: %v", m.lat["poll"][0])
+	}
+}

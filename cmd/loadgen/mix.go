@@ -3,7 +3,7 @@ package main
 // The realistic mix and the soak.
 //
 //	loadgen mix  -url U -duration 60s -c 16            as fast as c workers go: the peak
-//	loadgen soak -url U -rate 40 -duration 30m         a fixed rate; server memory and goroutines must stay flat
+//	loadgen soak -url U -rate 40 -duration 30m         40 requests/s; server memory and goroutines must stay flat
 //
 // Both drive what the product sees in a day, by weight: citizens submitting reports with a
 // photo, polling their own reports, looking at reports nearby and confirming the fixes of
@@ -264,12 +264,8 @@ func (m *mix) drive() {
 			defer wg.Done()
 			wk := &worker{rng: rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(w))), client: oneConnection()}
 			defer wk.client.CloseIdleConnections()
+			wk.ticks = ticks
 			for time.Now().Before(end) {
-				if ticks != nil {
-					if _, ok := <-ticks; !ok {
-						return
-					}
-				}
 				m.one(wk)
 			}
 		}()
@@ -286,6 +282,18 @@ func (m *mix) drive() {
 type worker struct {
 	rng    *rand.Rand
 	client *http.Client
+	ticks  <-chan struct{} // the run's clock at -rate; nil: as fast as it goes
+}
+
+// pace waits for the next tick of the run's clock, so that -rate counts requests however
+// many one step of a user makes (a handler's step reads the case twice, then acts). False
+// once the clock has stopped.
+func (w *worker) pace() bool {
+	if w.ticks == nil {
+		return true
+	}
+	_, ok := <-w.ticks
+	return ok
 }
 
 // one sends one request of a kind drawn by weight.
@@ -305,16 +313,16 @@ func (m *mix) one(w *worker) {
 			m.submit(w, ci) // nothing to poll yet
 			return
 		}
-		m.timed("poll", func() (int, []byte, error) { return m.do(w.client, "GET", "/v1/reports/"+id, m.tokens[ci], nil, "") })
+		m.timed(w, "poll", func() (int, []byte, error) { return m.do(w.client, "GET", "/v1/reports/"+id, m.tokens[ci], nil, "") })
 	case "nearby":
 		lat, lon := m.point(w.rng)
-		m.timed("nearby", func() (int, []byte, error) {
+		m.timed(w, "nearby", func() (int, []byte, error) {
 			return m.do(w.client, "GET", fmt.Sprintf("/v1/reports/nearby?lat=%.6f&lon=%.6f&radius=500", lat, lon), m.tokens[ci], nil, "")
 		})
 	case "queue":
 		m.queue(w)
 	case "stats":
-		m.timed("stats", func() (int, []byte, error) { return m.do(w.client, "GET", "/v1/stats", m.super, nil, "") })
+		m.timed(w, "stats", func() (int, []byte, error) { return m.do(w.client, "GET", "/v1/stats", m.super, nil, "") })
 	case "action":
 		if !m.action(w) {
 			m.queue(w) // nothing to act on: the handler looks at the queue
@@ -329,7 +337,7 @@ func (m *mix) one(w *worker) {
 }
 
 func (m *mix) queue(w *worker) {
-	m.timed("queue", func() (int, []byte, error) {
+	m.timed(w, "queue", func() (int, []byte, error) {
 		return m.do(w.client, "GET", "/v1/queue?status=dispatched", m.handler, nil, "")
 	})
 }
@@ -356,7 +364,7 @@ func (m *mix) submit(w *worker, ci int) {
 	_ = mw.Close()
 	key := fmt.Sprintf("mix-%d-%d", time.Now().UnixNano(), keySeq.Add(1))
 	var id string
-	m.timed("submit", func() (int, []byte, error) {
+	m.timed(w, "submit", func() (int, []byte, error) {
 		status, data, err := m.do(w.client, "POST", "/v1/reports", m.tokens[ci], &buf, mw.FormDataContentType(), "Idempotency-Key", key)
 		if err == nil && status == 201 {
 			var r struct{ ID string }
@@ -411,16 +419,21 @@ func (m *mix) action(w *worker) bool {
 	}
 	id := h.id
 	back := &m.workset
-	defer func() { m.put(back, h) }()
+	defer func() {
+		if back != nil {
+			m.put(back, h)
+		}
+	}()
 	// The reporter's view says whether the case is routed yet (until then it is in no
 	// department's queue); a routed one the handler reads before acting on it.
 	var c struct {
-		Status  string
-		Version int
+		Status     string
+		Version    int
+		Department *string
 	}
 	read := func(kind, token string) bool {
 		ok := false
-		m.timed(kind, func() (int, []byte, error) {
+		m.timed(w, kind, func() (int, []byte, error) {
 			status, data, err := m.do(w.client, "GET", "/v1/reports/"+id, token, nil, "")
 			if err == nil && status == 200 {
 				err = json.Unmarshal(data, &c)
@@ -433,6 +446,10 @@ func (m *mix) action(w *worker) bool {
 	if !read("poll", m.tokens[h.citizen]) || c.Status == "submitted" {
 		return true
 	}
+	if c.Department == nil || *c.Department != "DOT" {
+		back = nil // another department's (Co-op City's streets go to 311's triage): not DOT's to move on
+		return true
+	}
 	if !read("case", m.handler) {
 		return true
 	}
@@ -441,7 +458,7 @@ func (m *mix) action(w *worker) bool {
 		return true // in triage, say: not DOT's to move on
 	}
 	body, _ := json.Marshal(map[string]any{"action": next, "version": c.Version, "note": "crew on site", "public": true})
-	m.timed("action", func() (int, []byte, error) {
+	m.timed(w, "action", func() (int, []byte, error) {
 		status, data, err := m.do(w.client, "POST", "/v1/cases/"+id+"/actions", m.handler, bytes.NewReader(body), "application/json",
 			"Idempotency-Key", fmt.Sprintf("mix-act-%s-%d", id, c.Version))
 		if err == nil && status == 200 && next == "resolve" {
@@ -460,7 +477,7 @@ func (m *mix) confirm(w *worker) bool {
 		return false
 	}
 	body, _ := json.Marshal(map[string]any{"action": "confirm", "rating": 4})
-	m.timed("confirm", func() (int, []byte, error) {
+	m.timed(w, "confirm", func() (int, []byte, error) {
 		status, data, err := m.do(w.client, "POST", "/v1/reports/"+h.id+"/feedback", m.tokens[h.citizen], bytes.NewReader(body), "application/json")
 		if err != nil || status != 200 {
 			m.put(&m.resolved, h) // to be tried again
@@ -470,8 +487,12 @@ func (m *mix) confirm(w *worker) bool {
 	return true
 }
 
-// timed runs one request and records its latency, or its error.
-func (m *mix) timed(kind string, f func() (int, []byte, error)) {
+// timed sends one request on the worker's next tick and records its latency (from when
+// it was sent), or its error.
+func (m *mix) timed(w *worker, kind string, f func() (int, []byte, error)) {
+	if !w.pace() {
+		return
+	}
 	t0 := time.Now()
 	status, data, err := f()
 	d := time.Since(t0)
