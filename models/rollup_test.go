@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -92,15 +93,19 @@ func TestStatsRollupAgrees(t *testing.T) {
 		periods = append(periods, period{from, from.Add(time.Duration(rng.Int64N(int64(20*24*time.Hour))) + time.Hour)})
 	}
 	periods = append(periods, period{time.Date(2026, 6, 3, 9, 0, 0, 0, time.UTC), time.Date(2026, 6, 3, 17, 0, 0, 0, time.UTC)}) // within a day
-	// Ends read both ways: late in a day and early in one (the part inside the period, from
-	// the cases), and early and late (the whole day from the rollup less the part outside).
+	// Ends late in a day and early in one, and early and late.
 	periods = append(periods, period{time.Date(2026, 6, 3, 20, 0, 0, 0, time.UTC), time.Date(2026, 6, 10, 5, 0, 0, 0, time.UTC)},
 		period{time.Date(2026, 6, 4, 2, 0, 0, 0, time.UTC), time.Date(2026, 6, 12, 21, 0, 0, 0, time.UTC)})
-	all := func() map[string]*models.Stats {
+	all := func(read ...func(models.StatsQuery) (*models.Stats, error)) map[string]*models.Stats {
 		out := map[string]*models.Stats{}
 		for i, p := range periods {
 			for _, g := range models.StatsGroupings {
-				st, err := f.db.Stats(ctx, models.StatsQuery{JurisdictionID: "testville", From: p.from, To: p.to, GroupBy: g, Now: now})
+				q := models.StatsQuery{JurisdictionID: "testville", From: p.from, To: p.to, GroupBy: g, Now: now}
+				stats := func(q models.StatsQuery) (*models.Stats, error) { return f.db.Stats(ctx, q) }
+				if len(read) > 0 {
+					stats = read[0]
+				}
+				st, err := stats(q)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -146,6 +151,14 @@ func TestStatsRollupAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	compare("a rebuild", all())
+	// A part day at either end of a period (and the day of the backlog's moment) is read as
+	// the part inside the period or as the whole day less the part outside, whichever holds
+	// fewer cases; both ways give the same figures.
+	for _, outside := range []bool{false, true} {
+		compare(fmt.Sprintf("every part day read outside %v", outside), all(func(q models.StatsQuery) (*models.Stats, error) {
+			return f.db.StatsReadingParts(ctx, q, outside)
+		}))
+	}
 
 	// Counted here from the cases themselves.
 	var cases []*models.Case
@@ -267,5 +280,42 @@ func TestStatsFollowTheTimeZone(t *testing.T) {
 	}
 	if utc.Groups[1].Key != "2026-06-02" || utc.Groups[1].Closed != 1 || utc.Groups[2].Closed != 0 {
 		t.Errorf("UTC days: 06-02 closed %d, 06-03 closed %d; want A on 06-02", utc.Groups[1].Closed, utc.Groups[2].Closed)
+	}
+}
+
+// TestStatsReadTheSmallerPart: a part day is read from the side that holds fewer cases,
+// not the one shorter on the clock. Just after midnight, after a burst of reports, the
+// rest of the day (nothing yet) is read, not the burst; late in a day with nothing since
+// midnight but reports to come, the part so far.
+func TestStatsReadTheSmallerPart(t *testing.T) {
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := func(d, h, m int) time.Time { return time.Date(2026, 6, d, h, m, 0, 0, london) }
+	for _, c := range []struct {
+		name    string
+		reports []time.Time
+		end     time.Time
+		outside bool
+	}{
+		{"a burst just before the end, just after midnight", []time.Time{day(3, 0, 5), day(3, 0, 10), day(3, 0, 20)}, day(3, 0, 40), true},
+		{"reports late in the day after an end late in it", []time.Time{day(4, 21, 0), day(4, 22, 0)}, day(4, 20, 0), false},
+		{"nothing either side: the shorter", nil, day(5, 20, 0), true},
+		{"as many either side: the shorter", []time.Time{day(6, 1, 0), day(6, 23, 0)}, day(6, 4, 0), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			for _, at := range c.reports {
+				if _, err := f.db.CreateCase(ctx, models.NewCase{ID: models.NewID(), ReporterID: f.citizen.ID, JurisdictionID: "testville",
+					CategoryID: f.pothole.ID, Description: "a report", Lat: 0.5, Lon: -0.5}, at.UTC()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := f.db.ReadsOutside(ctx, "testville", london, c.end)
+			if err != nil || got != c.outside {
+				t.Fatalf("read outside %v (%v), want %v", got, err, c.outside)
+			}
+		})
 	}
 }

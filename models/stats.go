@@ -122,6 +122,14 @@ func (db *DB) timeKey(col, groupBy string, loc *time.Location, from, to time.Tim
 // changes not yet folded into it are then read as of one moment, and every figure agrees
 // with the others even while cases change and a fold runs.
 func (db *DB) Stats(ctx context.Context, q StatsQuery) (*Stats, error) {
+	return db.statsReading(ctx, q, (*DB).readOutside)
+}
+
+// partReader says whether to read a part day as the part outside the period (taken off the
+// whole day) rather than the part inside it.
+type partReader func(db *DB, ctx context.Context, jurisdictionID string, outside, inside span) (bool, error)
+
+func (db *DB) statsReading(ctx context.Context, q StatsQuery, outside partReader) (*Stats, error) {
 	j, loc, err := db.zone(ctx, q.JurisdictionID)
 	if err != nil {
 		return nil, err
@@ -143,7 +151,7 @@ func (db *DB) Stats(ctx context.Context, q StatsQuery) (*Stats, error) {
 			}
 		}
 		var err error
-		out, err = tx.stats(ctx, j, loc, q)
+		out, err = tx.stats(ctx, j, loc, q, outside)
 		return err
 	})
 	return out, err
@@ -151,7 +159,7 @@ func (db *DB) Stats(ctx context.Context, q StatsQuery) (*Stats, error) {
 
 // stats reads the whole local days of the period from the rollup and the changes not yet
 // folded, and the part days at either end from the cases themselves.
-func (db *DB) stats(ctx context.Context, j *Jurisdiction, loc *time.Location, q StatsQuery) (*Stats, error) {
+func (db *DB) stats(ctx context.Context, j *Jurisdiction, loc *time.Location, q StatsQuery, outside partReader) (*Stats, error) {
 	from, to, now := q.From.UTC(), q.To.UTC(), q.Now.UTC()
 	groups, index, err := db.statsGroups(ctx, j.ID, q.GroupBy, loc, from, to)
 	if err != nil {
@@ -166,23 +174,34 @@ func (db *DB) stats(ctx context.Context, j *Jurisdiction, loc *time.Location, q 
 	}
 	// Whole local days come from the rollup. A part day at either end comes from the cases:
 	// the part inside the period, or the whole day from the rollup less the part outside it,
-	// whichever is the shorter part of the day. A period that ends now then reads the rest
-	// of today (next to nothing) rather than all of today so far.
+	// whichever holds fewer cases (readOutside). A period that ends now then reads the rest
+	// of today (the deadlines still to come) rather than all of today so far.
 	lo, hi := from, dayStart(to, loc)
 	var parts []span
 	if d0 := dayStart(from, loc); !d0.Equal(from) {
 		d1 := nextDayStart(from, loc)
-		if from.Sub(d0) < d1.Sub(from) {
-			lo, parts = d0, append(parts, span{d0, from, -1})
+		before, inside := span{d0, from, -1}, span{from, d1, 1}
+		out, err := outside(db, ctx, j.ID, before, inside)
+		if err != nil {
+			return nil, err
+		}
+		if out {
+			lo, parts = d0, append(parts, before)
 		} else {
-			lo, parts = d1, append(parts, span{from, d1, 1})
+			lo, parts = d1, append(parts, inside)
 		}
 	}
 	if hi.Before(to) {
-		if d3 := nextDayStart(to, loc); d3.Sub(to) < to.Sub(hi) {
-			parts, hi = append(parts, span{to, d3, -1}), d3
+		d3 := nextDayStart(to, loc)
+		after, inside := span{to, d3, -1}, span{hi, to, 1}
+		out, err := outside(db, ctx, j.ID, after, inside)
+		if err != nil {
+			return nil, err
+		}
+		if out {
+			parts, hi = append(parts, after), d3
 		} else {
-			parts = append(parts, span{hi, to, 1})
+			parts = append(parts, inside)
 		}
 	}
 	if !lo.Before(hi) {
@@ -207,7 +226,7 @@ func (db *DB) stats(ctx context.Context, j *Jurisdiction, loc *time.Location, q 
 	// day or week, for those groupings: the backlog at the start plus what came in less what
 	// was closed, since a closed case stays closed).
 	if q.GroupBy == GroupDay || q.GroupBy == GroupWeek {
-		at, err := db.backlogAt(ctx, j.ID, dim, loc, pending, from)
+		at, err := db.backlogAt(ctx, j.ID, dim, loc, pending, from, outside)
 		if err != nil {
 			return nil, err
 		}
@@ -221,7 +240,7 @@ func (db *DB) stats(ctx context.Context, j *Jurisdiction, loc *time.Location, q 
 		}
 		a.total.Backlog = base
 	} else {
-		at, err := db.backlogAt(ctx, j.ID, dim, loc, pending, to)
+		at, err := db.backlogAt(ctx, j.ID, dim, loc, pending, to, outside)
 		if err != nil {
 			return nil, err
 		}
@@ -417,15 +436,8 @@ func (db *DB) exactItems(ctx context.Context, jurisdictionID string, dim statsDi
 	if !from.Before(to) {
 		return nil
 	}
-	cols := []string{"created_at", "dispatched_at", "first_response_at", "closed_at", "due_at", "rated_at"}
-	conds := make([]string, len(cols))
-	args := []any{jurisdictionID}
-	for i, c := range cols {
-		conds[i] = "(c." + c + " >= ? AND c." + c + " < ?)"
-		// In UTC, as the times are stored: SQLite compares them as text.
-		args = append(args, from.UTC(), to.UTC())
-	}
-	return db.scanFacts(ctx, "c.jurisdiction_id = ? AND ("+strings.Join(conds, " OR ")+")", args, func(f *caseFacts) {
+	where, args := factsIn(jurisdictionID, from, to)
+	return db.scanFacts(ctx, where, args, func(f *caseFacts) {
 		f.items(func(at time.Time, m measure, v int64) {
 			if !at.Before(from) && at.Before(to) {
 				fn(localDay(at, loc), f.key(dim), m, v, sign)
@@ -434,14 +446,66 @@ func (db *DB) exactItems(ctx context.Context, jurisdictionID string, dim statsDi
 	})
 }
 
+// factsIn selects the cases of a city with any fact in [from, to).
+func factsIn(jurisdictionID string, from, to time.Time) (string, []any) {
+	cols := []string{"created_at", "dispatched_at", "first_response_at", "closed_at", "due_at", "rated_at"}
+	conds := make([]string, len(cols))
+	args := []any{jurisdictionID}
+	for i, c := range cols {
+		conds[i] = "(c." + c + " >= ? AND c." + c + " < ?)"
+		// In UTC, as the times are stored: SQLite compares them as text.
+		args = append(args, from.UTC(), to.UTC())
+	}
+	return "c.jurisdiction_id = ? AND (" + strings.Join(conds, " OR ") + ")", args
+}
+
+// partProbe is how far the cases of a part day are counted before choosing how to read it.
+const partProbe = 500
+
+// readOutside chooses how to read a part day: the part outside the period (taken off the
+// whole day from the rollup) or the part inside it, whichever holds fewer cases. The clock
+// alone misleads: just after midnight the part of today so far is short, but after a
+// burst of reports it holds them all, while the rest of today holds only the deadlines
+// still to come. The shorter part is counted first, up to partProbe cases; the other only
+// as far as it takes to be sure it holds more; both over the probe, the shorter is read.
+func (db *DB) readOutside(ctx context.Context, jurisdictionID string, outside, inside span) (bool, error) {
+	short, long := outside, inside
+	outsideShorter := outside.to.Sub(outside.from) < inside.to.Sub(inside.from)
+	if !outsideShorter {
+		short, long = inside, outside
+	}
+	n, err := db.countFacts(ctx, jurisdictionID, short, partProbe)
+	if err != nil || n == 0 {
+		return outsideShorter, err
+	}
+	m, err := db.countFacts(ctx, jurisdictionID, long, n)
+	if err != nil {
+		return false, err
+	}
+	if m < n {
+		return !outsideShorter, nil // the longer part holds fewer cases
+	}
+	return outsideShorter, nil
+}
+
+// countFacts counts the cases with a fact in a span, up to limit.
+func (db *DB) countFacts(ctx context.Context, jurisdictionID string, s span, limit int64) (int64, error) {
+	where, args := factsIn(jurisdictionID, s.from, s.to)
+	var n int64
+	err := db.q(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM cases c WHERE "+where+" LIMIT ?) t", append(args, limit)...).Row().Scan(&n)
+	return n, translate(err)
+}
+
 // backlogAt counts the cases open at t per group: received before it less closed before it
 // (closed is final). Before a day's start that is the rollup's days before it and the changes
 // not yet folded; t's own day is then counted like a part day of a period (see stats):
 // the part before t added, or the part after it taken off the whole day.
-func (db *DB) backlogAt(ctx context.Context, jurisdictionID string, dim statsDim, loc *time.Location, pending []statsChange, t time.Time) (map[string]int64, error) {
+func (db *DB) backlogAt(ctx context.Context, jurisdictionID string, dim statsDim, loc *time.Location, pending []statsChange, t time.Time, outside partReader) (map[string]int64, error) {
 	start, next := dayStart(t, loc), nextDayStart(t, loc)
 	upTo, part := start, span{start, t, 1}
-	if next.Sub(t) < t.Sub(start) {
+	if out, err := outside(db, ctx, jurisdictionID, span{t, next, -1}, part); err != nil {
+		return nil, err
+	} else if out {
 		upTo, part = next, span{t, next, -1}
 	}
 	out := map[string]int64{}
