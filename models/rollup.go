@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"slices"
 	"time"
@@ -222,7 +223,8 @@ func bucketHours(b int64) (lo, hi float64) {
 	return float64(q) * w / 60, float64(q+1) * w / 60
 }
 
-// hist counts values per bucket.
+// hist counts values per bucket, every bucket up to the highest in use: quick to add to,
+// for the few histograms a question of the KPIs sums into (a group's, the total's).
 type hist []int64
 
 func (h *hist) add(b, n int64) {
@@ -230,31 +232,61 @@ func (h *hist) add(b, n int64) {
 		return
 	}
 	if int(b) >= len(*h) {
-		// Only as far as this bucket (append doubles the capacity): a rebuild holds two
-		// histograms for each of tens of thousands of days and groups, most of them short.
 		*h = append(*h, make([]int64, int(b)+1-len(*h))...)
 	}
 	(*h)[b] += n
 }
 
-// encode writes the non-empty buckets as pairs of varints: the gap since the previous one,
-// and the count.
-func (h hist) encode() []byte {
+// cellHist counts values per bucket in a cell of the rollup: only the buckets in use, in
+// order. A rebuild holds two for every day and group of a city's history (about 100,000 of
+// each for a year of a million cases), and a day of one group fills a few dozen buckets,
+// where a dense histogram reaching the hours of a case closed after weeks holds some 300
+// (the rebuild of the million-case seed peaked at 1.58 GB with dense ones).
+type cellHist []histBucket
+
+type histBucket struct {
+	b int32
+	n int64
+}
+
+func (h *cellHist) add(b, n int64) {
+	if b < 0 || b >= histBuckets {
+		return
+	}
+	i, found := slices.BinarySearchFunc(*h, int32(b), func(x histBucket, b int32) int { return int(x.b - b) })
+	if found {
+		(*h)[i].n += n
+		return
+	}
+	*h = slices.Insert(*h, i, histBucket{int32(b), n})
+}
+
+// buckets yields the buckets in use, in order.
+func (h cellHist) buckets() iter.Seq2[int64, int64] {
+	return func(yield func(int64, int64) bool) {
+		for _, x := range h {
+			if x.n != 0 && !yield(int64(x.b), x.n) {
+				return
+			}
+		}
+	}
+}
+
+// encodeHist writes the buckets in use as pairs of varints: the gap since the previous
+// one, and the count.
+func encodeHist(buckets iter.Seq2[int64, int64]) []byte {
 	out := []byte{}
 	prev := int64(-1)
-	for b, n := range h {
-		if n == 0 {
-			continue
-		}
-		out = binary.AppendUvarint(out, uint64(int64(b)-prev-1))
+	for b, n := range buckets {
+		out = binary.AppendUvarint(out, uint64(b-prev-1))
 		out = binary.AppendVarint(out, n)
-		prev = int64(b)
+		prev = b
 	}
 	return out
 }
 
-// addEncoded adds an encoded histogram's counts into each of hs.
-func addEncoded(p []byte, hs ...*hist) error {
+// decodeHist passes an encoded histogram's buckets to add.
+func decodeHist(p []byte, add func(b, n int64)) error {
 	b := int64(-1)
 	for len(p) > 0 {
 		gap, k := binary.Uvarint(p)
@@ -268,11 +300,7 @@ func addEncoded(p []byte, hs ...*hist) error {
 		}
 		p = p[k:]
 		b += int64(gap) + 1
-		for _, h := range hs {
-			if h != nil {
-				h.add(b, n)
-			}
-		}
+		add(b, n)
 	}
 	return nil
 }
@@ -316,7 +344,7 @@ func (h hist) percentile(f float64) *float64 {
 // statsCell is the sum of the items of one day and group.
 type statsCell struct {
 	counts [nCounts]int64
-	hours  [2]hist
+	hours  [2]cellHist
 }
 
 func (c *statsCell) add(m measure, v, sign int64) {
@@ -359,10 +387,10 @@ func (r *statsDay) addTo(c *statsCell) error {
 	for i, p := range r.counts() {
 		c.counts[i] += *p
 	}
-	if err := addEncoded(r.CloseHours, &c.hours[0]); err != nil {
+	if err := decodeHist(r.CloseHours, c.hours[0].add); err != nil {
 		return err
 	}
-	return addEncoded(r.ResponseHours, &c.hours[1])
+	return decodeHist(r.ResponseHours, c.hours[1].add)
 }
 
 // statsChange is a row of stats_changes: a case's facts before (-1) or after (+1) a change.
@@ -540,7 +568,7 @@ func (db *DB) mergeStatsCells(ctx context.Context, jurisdictionID string, cells 
 // row is the stats_days row of a cell.
 func (c *statsCell) row(jurisdictionID string, k cellKey) statsDay {
 	r := statsDay{JurisdictionID: jurisdictionID, Dim: k.dim, Day: k.day, Key: k.key,
-		CloseHours: c.hours[0].encode(), ResponseHours: c.hours[1].encode()}
+		CloseHours: encodeHist(c.hours[0].buckets()), ResponseHours: encodeHist(c.hours[1].buckets())}
 	for i, p := range r.counts() {
 		*p = c.counts[i]
 	}
@@ -556,6 +584,9 @@ func (db *DB) writeStatsDays(ctx context.Context, rows []statsDay) error {
 		UpdateAll: true,
 	}).CreateInBatches(rows, 500).Error
 }
+
+// rebuildBatch is how many rows of the rollup a rebuild writes at a time.
+const rebuildBatch = 5000
 
 // RebuildStats computes a city's rollup again from its cases, in its time zone now: when it
 // was never built (a new city, or cases from before the rollup existed) and when the city
@@ -589,12 +620,17 @@ func (db *DB) RebuildStats(ctx context.Context, jurisdictionID string) error {
 		}); err != nil {
 			return err
 		}
-		rows := make([]statsDay, 0, len(cells))
+		// Written a few thousand rows at a time, each cell let go once it is a row.
+		rows := make([]statsDay, 0, rebuildBatch)
 		for k, c := range cells {
 			rows = append(rows, c.row(j.ID, k))
-		}
-		if err := tx.writeStatsDays(ctx, rows); err != nil {
-			return err
+			delete(cells, k)
+			if len(rows) == rebuildBatch || len(cells) == 0 {
+				if err := tx.writeStatsDays(ctx, rows); err != nil {
+					return err
+				}
+				rows = rows[:0]
+			}
 		}
 		return tx.q(ctx).Exec("INSERT INTO stats_built (jurisdiction_id, timezone, built_at) VALUES (?, ?, ?)"+
 			" ON CONFLICT (jurisdiction_id) DO UPDATE SET timezone = excluded.timezone, built_at = excluded.built_at",

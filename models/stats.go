@@ -161,6 +161,7 @@ func (db *DB) statsReading(ctx context.Context, q StatsQuery, outside partReader
 // folded, and the part days at either end from the cases themselves.
 func (db *DB) stats(ctx context.Context, j *Jurisdiction, loc *time.Location, q StatsQuery, outside partReader) (*Stats, error) {
 	from, to, now := q.From.UTC(), q.To.UTC(), q.Now.UTC()
+	outside = remember(outside)
 	groups, index, err := db.statsGroups(ctx, j.ID, q.GroupBy, loc, from, to)
 	if err != nil {
 		return nil, err
@@ -333,15 +334,15 @@ func (db *DB) rollupRows(ctx context.Context, jurisdictionID string, dim statsDi
 			c.counts[i] = *p
 		}
 		a.addCounts(k, &c)
-		var gh [2]*hist
-		if h != nil {
-			gh = [2]*hist{&h[0], &h[1]}
-		}
-		if err := addEncoded(close, gh[0], &a.totalHours[0]); err != nil {
-			return err
-		}
-		if err := addEncoded(resp, gh[1], &a.totalHours[1]); err != nil {
-			return err
+		for i, p := range [2][]byte{close, resp} {
+			if err := decodeHist(p, func(b, n int64) {
+				if h != nil {
+					h[i].add(b, n)
+				}
+				a.totalHours[i].add(b, n)
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	return translate(rows.Err())
@@ -457,6 +458,23 @@ func factsIn(jurisdictionID string, from, to time.Time) (string, []any) {
 		args = append(args, from.UTC(), to.UTC())
 	}
 	return "c.jurisdiction_id = ? AND (" + strings.Join(conds, " OR ") + ")", args
+}
+
+// remember asks read each question once: the backlog at the end of a period asks about its
+// last day again.
+func remember(read partReader) partReader {
+	seen := map[[4]int64]bool{}
+	return func(db *DB, ctx context.Context, jurisdictionID string, outside, inside span) (bool, error) {
+		k := [4]int64{outside.from.UnixNano(), outside.to.UnixNano(), inside.from.UnixNano(), inside.to.UnixNano()}
+		if v, ok := seen[k]; ok {
+			return v, nil
+		}
+		v, err := read(db, ctx, jurisdictionID, outside, inside)
+		if err == nil {
+			seen[k] = v
+		}
+		return v, err
+	}
 }
 
 // partProbe is how far the cases of a part day are counted before choosing how to read it.
