@@ -56,6 +56,12 @@ type intake struct {
 	uploadKeys []string
 }
 
+// wantsPhotoPosition says whether a photo's EXIF position is worth reading: the report has
+// no position of its own so far, and no earlier photo gave one.
+func (in *intake) wantsPhotoPosition() bool {
+	return in.gps == nil && (strings.TrimSpace(in.fields["lat"]) == "" || strings.TrimSpace(in.fields["lon"]) == "")
+}
+
 // createReport accepts a citizen's report (POST /v1/reports): multipart with the photos
 // streamed straight to the object store, or JSON. Nothing is half-written: the case, its
 // event, its photos' rows and its outbox row commit together, and photos stored before a
@@ -229,11 +235,9 @@ func (s *Server) readReport(c *fiber.Ctx, caseID, owner string, store bool) (*in
 			if len(in.photoHashes) >= s.cfg.MaxPhotos {
 				return in, models.Problemf(models.ErrInvalid, "too-many-photos", "a report takes at most %d photos", s.cfg.MaxPhotos)
 			}
-			// The EXIF position is only wanted when the report has none of its own so far
-			// (fields usually come before the photos) and no earlier photo had one.
-			noGPS := in.gps != nil || strings.TrimSpace(in.fields["lat"]) != "" && strings.TrimSpace(in.fields["lon"]) != ""
+			// Fields usually come before the photos, so the report's own position is known.
 			m, hash, gps, err := s.checkPhoto(c.UserContext(), part, photoDest{caseID: caseID, owner: owner,
-				kind: models.MediaBefore, store: store, noGPS: noGPS})
+				kind: models.MediaBefore, store: store, noGPS: !in.wantsPhotoPosition()})
 			if m != nil {
 				in.photos = append(in.photos, *m)
 			}

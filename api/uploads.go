@@ -160,9 +160,6 @@ func (s *Server) receiveUploads(ctx context.Context, in *intake, ids []string, c
 		seen[id] = true
 	}
 	in.mediaIDs = ids
-	// A JSON report's fields are all read: the photos' EXIF position is wanted only when it
-	// has no position of its own.
-	hasPosition := strings.TrimSpace(in.fields["lat"]) != "" && strings.TrimSpace(in.fields["lon"]) != ""
 	if !store {
 		return nil
 	}
@@ -188,7 +185,7 @@ func (s *Server) receiveUploads(ctx context.Context, in *intake, ids []string, c
 			return err
 		}
 		m, _, gps, err := s.checkPhoto(ctx, rc, photoDest{caseID: caseID, owner: owner, kind: models.MediaBefore,
-			id: u.ID, want: u.ContentType, store: true, from: &obj, noGPS: in.gps != nil || hasPosition})
+			id: u.ID, want: u.ContentType, store: true, from: &obj, noGPS: !in.wantsPhotoPosition()})
 		rc.Close()
 		if m != nil {
 			in.photos = append(in.photos, *m)

@@ -44,7 +44,8 @@ import (
 	"time"
 )
 
-// The kinds of request of the mix, with their weights (per 100 requests).
+// The kinds of step of the mix, with their weights (per 100 steps; a step is one request
+// but for a handler's, which is three).
 var mixKinds = []struct {
 	name   string
 	weight int
